@@ -1,0 +1,47 @@
+/**
+ * How every entry point ends (as in temporalio/samples-typescript): a known error prints one
+ * sentence and exits 1; anything else prints its chain of causes and exits 1.
+ */
+import { ConfigError } from '../config';
+import { describeError } from '../log';
+import { PrerequisiteError, StackStartError } from '../stack/errors';
+
+export function runMain(main: () => Promise<number | void>): void {
+  main().then(
+    (code) => {
+      if (typeof code === 'number') process.exitCode = code;
+    },
+    (err: unknown) => {
+      const known =
+        err instanceof ConfigError || err instanceof PrerequisiteError || err instanceof StackStartError || err instanceof UsageError;
+      process.stderr.write(`${known ? (err as Error).message : describeError(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+/** Parses `--name value` and `--flag` options; unknown options are an error naming them. */
+export function parseOptions<T extends Record<string, 'string' | 'boolean'>>(
+  argv: string[],
+  spec: T,
+): { [K in keyof T]?: T[K] extends 'boolean' ? boolean : string } {
+  const out: Record<string, string | boolean> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const match = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/.exec(arg);
+    if (!match || !(match[1]! in spec)) throw new UsageError(`Unknown option ${arg}; expected one of ${Object.keys(spec).map((k) => `--${k}`).join(', ')}.`);
+    const name = match[1]!;
+    if (spec[name] === 'boolean') {
+      out[name] = match[2] === undefined ? true : !/^(0|false|no)$/i.test(match[2]);
+    } else {
+      const value = match[2] ?? argv[++i];
+      if (value === undefined) throw new UsageError(`Option --${name} needs a value.`);
+      out[name] = value;
+    }
+  }
+  return out as { [K in keyof T]?: T[K] extends 'boolean' ? boolean : string };
+}
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}

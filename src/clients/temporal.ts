@@ -1,0 +1,35 @@
+/** The one place a Temporal connection is built: address, namespace, mTLS or API key. */
+import { readFileSync } from 'node:fs';
+import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
+import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
+import type { TemporalConfig } from '../config';
+import { payloadCodecs } from '../domain/codec';
+
+function tlsSettings(config: TemporalConfig): ConnectionOptions['tls'] {
+  if (!config.tls) return undefined;
+  const { caFile, certFile, keyFile, serverName } = config.tls;
+  return {
+    serverNameOverride: serverName,
+    serverRootCACertificate: caFile ? readFileSync(caFile) : undefined,
+    clientCertPair: certFile && keyFile ? { crt: readFileSync(certFile), key: readFileSync(keyFile) } : undefined,
+  };
+}
+
+export async function connectClient(config: TemporalConfig, options: { connectTimeoutMs?: number } = {}): Promise<Client> {
+  const connection = await Connection.connect({
+    address: config.address,
+    tls: tlsSettings(config),
+    apiKey: config.apiKey,
+    connectTimeout: options.connectTimeoutMs ?? 10_000,
+  });
+  return new Client({ connection, namespace: config.namespace, dataConverter: { payloadCodecs } });
+}
+
+export async function connectNative(config: TemporalConfig): Promise<NativeConnection> {
+  const options: NativeConnectionOptions = {
+    address: config.address,
+    tls: tlsSettings(config) as NativeConnectionOptions['tls'],
+    apiKey: config.apiKey,
+  };
+  return NativeConnection.connect(options);
+}

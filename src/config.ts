@@ -1,0 +1,241 @@
+/**
+ * The one place that reads the environment. Every process parses it once at start; a bad
+ * value stops the process with one message naming every bad variable (CONTRACT.md).
+ */
+import { homedir } from 'node:os';
+import { delimiter, resolve } from 'node:path';
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration: ${problems.join('; ')}.`);
+  }
+}
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const nonEmpty = z.string().trim().min(1);
+const boolFlag = z.stringbool({ truthy: ['1', 'true', 'yes', 'on'], falsy: ['0', 'false', 'no', 'off', ''] });
+const hostPort = nonEmpty.regex(/^[^\s:,]+:\d{1,5}$/, 'expected host:port');
+const optionalText = z.string().trim().optional().transform((v) => (v ? v : undefined));
+
+/** Each variable: its schema and default. The defaults are the contract's. */
+const schema = z.object({
+  KAFKA_BROKERS: z
+    .string()
+    .default('127.0.0.1:9092')
+    .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
+    .pipe(z.array(hostPort).min(1, 'expected at least one host:port')),
+  KAFKA_GROUP_ID: nonEmpty.default('login-pipeline'),
+  KAFKA_CLIENT_ID: nonEmpty.default('login-pipeline'),
+  INPUT_TOPIC: nonEmpty.default('user-login'),
+  OUTPUT_TOPIC: nonEmpty.default('processed-topic'),
+  DLQ_TOPIC: nonEmpty.default('user-login-dlq'),
+  KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+  KAFKA_SASL_USERNAME: optionalText,
+  KAFKA_SASL_PASSWORD: optionalText,
+  KAFKA_SSL: boolFlag.default(false),
+  KAFKA_SSL_CA_FILE: optionalText,
+  KAFKA_SSL_CERT_FILE: optionalText,
+  KAFKA_SSL_KEY_FILE: optionalText,
+  KAFKA_SSL_REJECT_UNAUTHORIZED: boolFlag.default(true),
+  TEMPORAL_ADDRESS: hostPort.default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: nonEmpty.default('default'),
+  TEMPORAL_TASK_QUEUE: nonEmpty.default('login-pipeline'),
+  TEMPORAL_UI_URL: optionalText,
+  TEMPORAL_TLS: boolFlag.default(false),
+  TEMPORAL_TLS_CA_FILE: optionalText,
+  TEMPORAL_TLS_CERT_FILE: optionalText,
+  TEMPORAL_TLS_KEY_FILE: optionalText,
+  TEMPORAL_TLS_SERVER_NAME: optionalText,
+  TEMPORAL_API_KEY: optionalText,
+  INSIGHTS_WORKFLOW_ID: nonEmpty.default('login-insights'),
+  REDIS_URL: nonEmpty
+    .default('redis://127.0.0.1:6379')
+    .refine((u) => /^rediss?:\/\/[^\s]+$/.test(u), 'expected redis://… or rediss://…'),
+  REDIS_PREFIX: z.string().default('lp:'),
+  REDIS_TLS_CA_FILE: optionalText,
+  SUMMARY_INTERVAL_SECONDS: positiveInt.default(60),
+  SUMMARY_WINDOW_SECONDS: positiveInt.default(300),
+  AGGREGATE_BUCKET_SECONDS: positiveInt.default(60),
+  AGGREGATE_RETENTION_SECONDS: positiveInt.default(86_400),
+  BATCH_MAX_RECORDS: positiveInt.max(10_000).default(500),
+  BATCH_MAX_WAIT_MS: positiveInt.max(60_000).default(200),
+  BATCH_MAX_BYTES: positiveInt.min(1024).max(1_500_000).default(1_000_000),
+  BRIDGE_MAX_IN_FLIGHT: positiveInt.max(1000).default(32),
+  WORKER_MAX_CONCURRENT_BATCHES: positiveInt.max(1000).default(16),
+  OUTPUT_MAX_MESSAGE_BYTES: positiveInt.default(1_000_000),
+  IP_MASKING: z.enum(['none', 'truncate']).default('none'),
+  STACK_DIR: nonEmpty.default('.data'),
+  STACK_CACHE_DIR: optionalText,
+  KAFKA_HOME: optionalText,
+  BRIDGE_HTTP_PORT: port.default(9464),
+  WORKER_HTTP_PORT: port.default(9465),
+  DASHBOARD_PORT: port.default(3000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
+});
+
+type Env = z.infer<typeof schema>;
+
+/** Every variable the product reads, for documentation and for checking deployment manifests. */
+export const ENVIRONMENT_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
+export type SaslMechanism = NonNullable<Env['KAFKA_SASL_MECHANISM']>;
+
+export interface KafkaConfig {
+  brokers: string[];
+  clientId: string;
+  groupId: string;
+  inputTopic: string;
+  outputTopic: string;
+  dlqTopic: string;
+  sasl?: { mechanism: SaslMechanism; username: string; password: string };
+  ssl?: { caFile?: string; certFile?: string; keyFile?: string; rejectUnauthorized: boolean };
+}
+
+export interface TemporalConfig {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  insightsWorkflowId: string;
+  uiUrl: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string; serverName?: string };
+  apiKey?: string;
+}
+
+export interface Config {
+  kafka: KafkaConfig;
+  temporal: TemporalConfig;
+  redis: { url: string; prefix: string; tlsCaFile?: string };
+  summary: { intervalSeconds: number; windowSeconds: number };
+  aggregates: { bucketSeconds: number; retentionSeconds: number };
+  batch: { maxRecords: number; maxWaitMs: number; maxBytes: number; maxInFlight: number };
+  worker: { maxConcurrentBatches: number; outputMaxMessageBytes: number; ipMasking: 'none' | 'truncate' };
+  stack: { dir: string; cacheDir: string; kafkaHome?: string; searchPath: string[] };
+  http: { bridgePort: number; workerPort: number; dashboardPort: number };
+  log: { level: Env['LOG_LEVEL']; format: Env['LOG_FORMAT'] };
+}
+
+export type Environment = Record<string, string | undefined>;
+
+/** Parses an environment (the process's by default) into a validated Config. */
+export function loadConfig(env: Environment = process.env): Config {
+  const parsed = schema.safeParse(withoutBlanks(env));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`);
+    throw new ConfigError([...new Set(problems)]);
+  }
+  const e = parsed.data;
+  const problems = crossFieldProblems(e);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return toConfig(e, env);
+}
+
+/** An empty variable means "not set", as in most twelve-factor tools. */
+function withoutBlanks(env: Environment): Environment {
+  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+}
+
+function crossFieldProblems(e: Env): string[] {
+  const problems: string[] = [];
+  if (e.KAFKA_SASL_MECHANISM && (!e.KAFKA_SASL_USERNAME || !e.KAFKA_SASL_PASSWORD)) {
+    problems.push('KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD: required when KAFKA_SASL_MECHANISM is set');
+  }
+  if (Boolean(e.TEMPORAL_TLS_CERT_FILE) !== Boolean(e.TEMPORAL_TLS_KEY_FILE)) {
+    problems.push('TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE: give both or neither');
+  }
+  if (Boolean(e.KAFKA_SSL_CERT_FILE) !== Boolean(e.KAFKA_SSL_KEY_FILE)) {
+    problems.push('KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE: give both or neither');
+  }
+  if (new Set([e.INPUT_TOPIC, e.OUTPUT_TOPIC, e.DLQ_TOPIC]).size < 3) {
+    problems.push('INPUT_TOPIC, OUTPUT_TOPIC and DLQ_TOPIC: must be three different topics');
+  }
+  if (e.SUMMARY_WINDOW_SECONDS % e.AGGREGATE_BUCKET_SECONDS !== 0) {
+    problems.push('SUMMARY_WINDOW_SECONDS: must be a multiple of AGGREGATE_BUCKET_SECONDS');
+  }
+  return problems;
+}
+
+function toConfig(e: Env, env: Environment): Config {
+  const temporalTls =
+    e.TEMPORAL_TLS || e.TEMPORAL_TLS_CERT_FILE || e.TEMPORAL_TLS_CA_FILE || e.TEMPORAL_API_KEY
+      ? {
+          caFile: e.TEMPORAL_TLS_CA_FILE,
+          certFile: e.TEMPORAL_TLS_CERT_FILE,
+          keyFile: e.TEMPORAL_TLS_KEY_FILE,
+          serverName: e.TEMPORAL_TLS_SERVER_NAME,
+        }
+      : undefined;
+  const kafkaSsl =
+    e.KAFKA_SSL || e.KAFKA_SSL_CA_FILE || e.KAFKA_SSL_CERT_FILE
+      ? {
+          caFile: e.KAFKA_SSL_CA_FILE,
+          certFile: e.KAFKA_SSL_CERT_FILE,
+          keyFile: e.KAFKA_SSL_KEY_FILE,
+          rejectUnauthorized: e.KAFKA_SSL_REJECT_UNAUTHORIZED,
+        }
+      : undefined;
+  return {
+    kafka: {
+      brokers: e.KAFKA_BROKERS,
+      clientId: e.KAFKA_CLIENT_ID,
+      groupId: e.KAFKA_GROUP_ID,
+      inputTopic: e.INPUT_TOPIC,
+      outputTopic: e.OUTPUT_TOPIC,
+      dlqTopic: e.DLQ_TOPIC,
+      sasl: e.KAFKA_SASL_MECHANISM
+        ? { mechanism: e.KAFKA_SASL_MECHANISM, username: e.KAFKA_SASL_USERNAME!, password: e.KAFKA_SASL_PASSWORD! }
+        : undefined,
+      ssl: kafkaSsl,
+    },
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      insightsWorkflowId: e.INSIGHTS_WORKFLOW_ID,
+      uiUrl: e.TEMPORAL_UI_URL ?? defaultUiUrl(e.TEMPORAL_ADDRESS),
+      tls: temporalTls,
+      apiKey: e.TEMPORAL_API_KEY,
+    },
+    redis: { url: e.REDIS_URL, prefix: e.REDIS_PREFIX, tlsCaFile: e.REDIS_TLS_CA_FILE },
+    summary: { intervalSeconds: e.SUMMARY_INTERVAL_SECONDS, windowSeconds: e.SUMMARY_WINDOW_SECONDS },
+    aggregates: { bucketSeconds: e.AGGREGATE_BUCKET_SECONDS, retentionSeconds: e.AGGREGATE_RETENTION_SECONDS },
+    batch: {
+      maxRecords: e.BATCH_MAX_RECORDS,
+      maxWaitMs: e.BATCH_MAX_WAIT_MS,
+      maxBytes: e.BATCH_MAX_BYTES,
+      maxInFlight: e.BRIDGE_MAX_IN_FLIGHT,
+    },
+    worker: {
+      maxConcurrentBatches: e.WORKER_MAX_CONCURRENT_BATCHES,
+      outputMaxMessageBytes: e.OUTPUT_MAX_MESSAGE_BYTES,
+      ipMasking: e.IP_MASKING,
+    },
+    stack: {
+      dir: resolve(e.STACK_DIR),
+      cacheDir: resolve(e.STACK_CACHE_DIR ?? `${homedir()}/.cache/login-pipeline`),
+      kafkaHome: e.KAFKA_HOME,
+      searchPath: (env.PATH ?? '').split(delimiter).filter(Boolean),
+    },
+    http: { bridgePort: e.BRIDGE_HTTP_PORT, workerPort: e.WORKER_HTTP_PORT, dashboardPort: e.DASHBOARD_PORT },
+    log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
+  };
+}
+
+/** The dev server puts its UI 1000 ports above the frontend (7233 → 8233). */
+function defaultUiUrl(address: string): string {
+  const [host, p] = address.split(':');
+  return `http://${host}:${Number(p) + 1000}`;
+}
+
+/** Environment for a child process of ours: the parent's, with overrides. */
+export function childEnvironment(overrides: Environment = {}): Environment {
+  return { ...process.env, ...overrides };
+}
+
+/** Whether stdout is an interactive terminal (pretty logs, progress bars). */
+export function isInteractive(): boolean {
+  return Boolean(process.stdout.isTTY) && process.env.CI === undefined;
+}

@@ -1,0 +1,161 @@
+/** Apache Kafka from its jars (Maven Central): a single-node KRaft broker. */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../config';
+import { createKafka } from '../clients/kafka';
+import { PrerequisiteError, StackStartError } from './errors';
+import { hostAndPort, KAFKA_VERSION, SCALA_VERSION, type StackLayout } from './layout';
+import { runSync, runVisible, startDetached, which } from './proc';
+import type { Service } from './service';
+
+export function kafkaService(config: Config, layout: StackLayout): Service {
+  const broker = config.kafka.brokers[0]!;
+  const { host, port } = hostAndPort(broker);
+  return {
+    name: 'kafka',
+    label: 'Kafka',
+    address: broker,
+    proc: layout.kafka,
+    startTimeoutMs: 90_000,
+    isHealthy: () => kafkaAnswers(config),
+    install: () => ensureKafkaJars(config, layout),
+    start: () => startKafka(config, layout, host, port),
+  };
+}
+
+/** A metadata request answered by the broker. */
+export async function kafkaAnswers(config: Config): Promise<boolean> {
+  const admin = createKafka({ ...config.kafka, brokers: [config.kafka.brokers[0]!] }, { fast: true }).admin();
+  try {
+    await admin.connect();
+    const cluster = await admin.describeCluster();
+    return cluster.brokers.length > 0;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+function requireJava(config: Config): string {
+  const java = which('java', config.stack.searchPath);
+  if (!java) throw new PrerequisiteError('Kafka needs Java: install a JDK 17 or newer (Debian: apt-get install openjdk-17-jdk-headless).');
+  return java;
+}
+
+async function ensureKafkaJars(config: Config, layout: StackLayout): Promise<void> {
+  requireJava(config);
+  if (existsSync(join(layout.kafkaLibs, `kafka_${SCALA_VERSION}-${KAFKA_VERSION}.jar`)) || config.stack.kafkaHome) {
+    if (config.stack.kafkaHome && !existsSync(layout.kafkaLibs)) {
+      throw new PrerequisiteError(`KAFKA_HOME is set to ${config.stack.kafkaHome}, but it has no libs/ folder of Kafka jars.`);
+    }
+    return;
+  }
+  const mvn = which('mvn', config.stack.searchPath);
+  if (!mvn) throw new PrerequisiteError('Kafka is fetched from Maven Central with Maven: install Maven (Debian: apt-get install maven), or set KAFKA_HOME to a Kafka installation.');
+  const home = join(layout.kafkaLibs, '..');
+  const staging = `${home}.partial`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  writeFileSync(join(staging, 'pom.xml'), kafkaPom());
+  console.log(`Fetching Apache Kafka ${KAFKA_VERSION} jars from Maven Central into ${home} (first run only)…`);
+  await runVisible(mvn, ['-q', '-B', 'dependency:copy-dependencies', '-DincludeScope=runtime', '-DoutputDirectory=libs'], {
+    cwd: staging,
+  });
+  rmSync(home, { recursive: true, force: true });
+  renameSync(staging, home);
+}
+
+/** The broker and an SLF4J binding: without one, Kafka 3.9 logs nothing at all. */
+function kafkaPom(): string {
+  return `<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.login-pipeline</groupId><artifactId>kafka-dist</artifactId><version>1</version><packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_${SCALA_VERSION}</artifactId><version>${KAFKA_VERSION}</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>1.7.36</version></dependency>
+  </dependencies>
+</project>
+`;
+}
+
+async function startKafka(config: Config, layout: StackLayout, host: string, port: number): Promise<void> {
+  const java = requireJava(config);
+  mkdirSync(layout.kafka.dataDir, { recursive: true });
+  writeFileSync(layout.kafka.configFile, serverProperties(layout, host, port));
+  writeFileSync(layout.kafka.log4jFile, log4jProperties(join(layout.dir, 'logs')));
+  const classpath = `${layout.kafkaLibs}/*`;
+  const jvm = [`-Dlog4j.configuration=file:${layout.kafka.log4jFile}`, `-Dkafka.logs.dir=${join(layout.dir, 'logs')}`];
+  formatStorage(java, classpath, jvm, layout);
+  startDetached(layout.kafka, java, [
+    '-Xms256m',
+    '-Xmx1g',
+    '-XX:+UseG1GC',
+    '-XX:MaxGCPauseMillis=20',
+    '-Djava.awt.headless=true',
+    ...jvm,
+    '-cp',
+    classpath,
+    'kafka.Kafka',
+    layout.kafka.configFile,
+  ]);
+}
+
+/** Formats the log directory once; the cluster id is kept so that later starts find their data. */
+function formatStorage(java: string, classpath: string, jvm: string[], layout: StackLayout): void {
+  if (!existsSync(layout.kafka.clusterIdFile)) {
+    writeFileSync(layout.kafka.clusterIdFile, randomBytes(16).toString('base64url'));
+  }
+  const clusterId = readFileSync(layout.kafka.clusterIdFile, 'utf8').trim();
+  const result = runSync(
+    java,
+    [...jvm, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', layout.kafka.configFile, '--ignore-formatted'],
+    { timeoutMs: 60_000 },
+  );
+  if (result.status !== 0) throw new StackStartError(`Kafka storage format failed: ${result.output.trim().split('\n').pop()}`);
+}
+
+function serverProperties(layout: StackLayout, host: string, port: number): string {
+  const controllerPort = port + 1;
+  return `# Written by the login-pipeline stack on each start; edit src/stack/kafka.ts instead.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@${host}:${controllerPort}
+listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}
+advertised.listeners=PLAINTEXT://${host}:${port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=${layout.kafka.dataDir}
+num.partitions=1
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=8
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=8
+min.insync.replicas=1
+default.replication.factor=1
+group.initial.rebalance.delay.ms=0
+num.network.threads=2
+num.io.threads=4
+log.retention.hours=168
+log.segment.bytes=268435456
+`;
+}
+
+function log4jProperties(logDir: string): string {
+  return `log4j.rootLogger=INFO, file
+log4j.appender.file=org.apache.log4j.RollingFileAppender
+log4j.appender.file.File=${logDir}/kafka-server.log
+log4j.appender.file.MaxFileSize=50MB
+log4j.appender.file.MaxBackupIndex=2
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka=INFO
+log4j.logger.org.apache.kafka=INFO
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.state.change.logger=WARN
+`;
+}

@@ -1,0 +1,74 @@
+/** Redis from Debian's packages, with append-only persistence so aggregates survive a restart. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import type { Config } from '../config';
+import { createRedis } from '../clients/redis';
+import { PrerequisiteError } from './errors';
+import type { StackLayout } from './layout';
+import { runVisible, startDetached, which } from './proc';
+import type { Service } from './service';
+
+export function redisService(config: Config, layout: StackLayout): Service {
+  const url = new URL(config.redis.url);
+  const host = url.hostname || '127.0.0.1';
+  const port = Number(url.port || 6379);
+  return {
+    name: 'redis',
+    label: 'Redis',
+    address: `${host}:${port}`,
+    proc: layout.redis,
+    startTimeoutMs: 20_000,
+    isHealthy: () => redisAnswers(config),
+    install: async () => {
+      redisServer(config) ?? (await installRedis(config));
+    },
+    start: async () => {
+      mkdirSync(layout.redis.dataDir, { recursive: true });
+      writeFileSync(layout.redis.configFile, redisConf(layout, host, port, decodeURIComponent(url.password)));
+      startDetached(layout.redis, redisServer(config)!, [layout.redis.configFile]);
+    },
+  };
+}
+
+export async function redisAnswers(config: Config): Promise<boolean> {
+  const redis = createRedis(config.redis, { fast: true, lazy: true });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    return (await redis.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function redisServer(config: Config): string | undefined {
+  return which('redis-server', [...config.stack.searchPath, '/usr/sbin', '/usr/bin']);
+}
+
+async function installRedis(config: Config): Promise<void> {
+  const apt = which('apt-get', [...config.stack.searchPath, '/usr/bin']);
+  if (!apt || process.getuid?.() !== 0) {
+    throw new PrerequisiteError(
+      'Redis is missing: install redis-server (Debian: sudo apt-get install redis-server; macOS: brew install redis), then run this again.',
+    );
+  }
+  console.log("Installing redis-server from Debian's packages (first run only)…");
+  const env = { DEBIAN_FRONTEND: 'noninteractive' };
+  await runVisible(apt, ['-qq', 'update'], { env });
+  await runVisible(apt, ['-qq', 'install', '-y', '--no-install-recommends', 'redis-server'], { env });
+}
+
+function redisConf(layout: StackLayout, host: string, port: number, password: string): string {
+  return `# Written by the login-pipeline stack on each start; edit src/stack/redis.ts instead.
+bind ${host}
+port ${port}
+dir ${layout.redis.dataDir}
+daemonize no
+appendonly yes
+appendfsync everysec
+appenddirname appendonly
+save 300 100
+protected-mode yes
+${password ? `requirepass ${password}\n` : ''}`;
+}

@@ -1,0 +1,100 @@
+/** Temporal: the official CLI's dev server (SQLite file under STACK_DIR, Web UI embedded). */
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Config } from '../config';
+import { PrerequisiteError } from './errors';
+import { hostAndPort, TEMPORAL_CLI_VERSION, type StackLayout } from './layout';
+import { runSync, runVisible, startDetached, which } from './proc';
+import type { Service } from './service';
+
+const CLI_MODULE = 'github.com/temporalio/cli';
+
+export function temporalService(config: Config, layout: StackLayout): Service {
+  const { host, port } = hostAndPort(config.temporal.address);
+  const uiPort = Number(new URL(config.temporal.uiUrl).port || 80);
+  return {
+    name: 'temporal',
+    label: 'Temporal',
+    address: config.temporal.address,
+    extraAddresses: [{ label: 'Temporal Web UI', address: config.temporal.uiUrl }],
+    proc: layout.temporal,
+    startTimeoutMs: 60_000,
+    isHealthy: async () => (await temporalAnswers(config, layout)) && (await uiAnswers(config.temporal.uiUrl)),
+    install: async () => {
+      temporalCli(config, layout) ?? (await buildTemporalCli(config, layout));
+    },
+    start: async () => {
+      mkdirSync(dirname(layout.temporal.dbFile), { recursive: true });
+      const cli = temporalCli(config, layout)!;
+      startDetached(layout.temporal, cli, [
+        'server',
+        'start-dev',
+        '--ip',
+        host,
+        '--port',
+        String(port),
+        '--ui-port',
+        String(uiPort),
+        '--db-filename',
+        layout.temporal.dbFile,
+        '--namespace',
+        config.temporal.namespace,
+        '--log-level',
+        'warn',
+        // One partition: a lone worker then finds its tasks at once instead of through forwarding.
+        '--dynamic-config-value',
+        'matching.numTaskqueueReadPartitions=1',
+        '--dynamic-config-value',
+        'matching.numTaskqueueWritePartitions=1',
+        '--sqlite-pragma',
+        'journal_mode=wal',
+        '--sqlite-pragma',
+        'synchronous=normal',
+      ]);
+    },
+  };
+}
+
+/** The CLI to use: one on PATH as it is, else ours from the cache; undefined when neither exists. */
+export function temporalCli(config: Config, layout: StackLayout): string | undefined {
+  return which('temporal', config.stack.searchPath) ?? (existsSync(layout.temporalBinary) ? layout.temporalBinary : undefined);
+}
+
+async function buildTemporalCli(config: Config, layout: StackLayout): Promise<void> {
+  const go = which('go', config.stack.searchPath);
+  if (!go) {
+    throw new PrerequisiteError(
+      `The Temporal CLI is built from source with Go: install Go 1.22 or newer (https://go.dev/dl), or put a temporal binary on PATH.`,
+    );
+  }
+  const target = dirname(layout.temporalBinary);
+  const staging = `${target}.partial`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  console.log(`Building the Temporal CLI v${TEMPORAL_CLI_VERSION} with go into ${target} (first run only, a few minutes)…`);
+  await runVisible(
+    go,
+    ['install', `-ldflags=-s -w -X ${CLI_MODULE}/temporalcli.Version=${TEMPORAL_CLI_VERSION}`, `${CLI_MODULE}/cmd/temporal@v${TEMPORAL_CLI_VERSION}`],
+    { env: { GOBIN: staging, CGO_ENABLED: '0', GOFLAGS: '-mod=mod' } },
+  );
+  rmSync(target, { recursive: true, force: true });
+  renameSync(staging, target);
+}
+
+export async function temporalAnswers(config: Config, layout: StackLayout): Promise<boolean> {
+  const cli = temporalCli(config, layout);
+  if (!cli) return false;
+  const result = runSync(cli, ['operator', 'cluster', 'health', '--address', config.temporal.address, '--command-timeout', '3s'], {
+    timeoutMs: 5_000,
+  });
+  return result.status === 0 && /SERVING/.test(result.output);
+}
+
+export async function uiAnswers(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+    return response.status === 200;
+  } catch {
+    return false;
+  }
+}
