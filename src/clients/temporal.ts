@@ -33,3 +33,11 @@ export async function connectNative(config: TemporalConfig): Promise<NativeConne
   };
   return NativeConnection.connect(options);
 }
+
+/** True when the frontend answers a cheap request. */
+export async function temporalAnswers(client: Client): Promise<boolean> {
+  return client.workflowService.getSystemInfo({}).then(
+    () => true,
+    () => false,
+  );
+}

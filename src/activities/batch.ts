@@ -1,0 +1,207 @@
+/**
+ * The batch activity: transform every record, apply the aggregates to Redis exactly once, then
+ * publish logins and dead letters to Kafka. Built by a factory from clients the worker owns.
+ *
+ * Order matters. Aggregates first: an outage of Redis then fails the attempt before anything is
+ * published (no duplicate output), and an outage of Kafka retries a publish whose aggregates
+ * are already guarded by their per-bucket markers (no double count). A retry after a crash
+ * finds the batch's "published" mark and does not publish it again, except when the crash fell
+ * between the publish and the mark: then, as the contract allows, a duplicate with the same
+ * `source`.
+ */
+import type { Producer, Message, IHeaders } from 'kafkajs';
+import { ApplicationFailure } from '@temporalio/common';
+import { aggregateLogins } from '../domain/aggregates';
+import { decodeBytes } from '../domain/bytes';
+import { transformRecord } from '../domain/transform';
+import type { BatchInput, BatchResult, DeadLetterReason, ProcessedLogin, Rejection } from '../domain/types';
+import type { InsightsStore } from '../insights/store';
+import type { Config } from '../config';
+import type { WorkerMetrics } from '../metrics';
+
+export interface BatchActivityDeps {
+  producer: Producer;
+  store: InsightsStore;
+  config: Pick<Config, 'kafka' | 'aggregates' | 'worker'>;
+  metrics?: WorkerMetrics;
+}
+
+interface DeadLetter {
+  key: Buffer | null;
+  value: Buffer | null;
+  offset: string;
+  rejection: Rejection;
+}
+
+interface Transformed {
+  logins: { login: ProcessedLogin; json: string; bytes: number }[];
+  deadLetters: DeadLetter[];
+}
+
+/** Keep each produce request's record batch well under the broker's default 1 MB message.max.bytes. */
+const MAX_SEND_BYTES = 512 * 1024;
+
+export function createBatchActivities(deps: BatchActivityDeps) {
+  const { config, metrics } = deps;
+
+  async function handleBatch(input: BatchInput, processedAtMs: number): Promise<BatchResult> {
+    assertBatch(input);
+    const stopBatchTimer = metrics?.batchDuration.startTimer();
+    const { logins, deadLetters } = transformBatch(input, processedAtMs, config);
+    const aggregates = aggregateLogins(
+      logins.map((l) => l.login),
+      config.aggregates,
+      processedAtMs,
+    );
+    const stopRedisTimer = metrics?.redisScriptDuration.startTimer();
+    await deps.store.applyBatch(input.batchId, aggregates, processedAtMs);
+    stopRedisTimer?.();
+    const alreadyPublished = await deps.store.wasPublished(input.batchId, processedAtMs);
+    if (alreadyPublished) {
+      metrics?.republishSkipped.inc();
+    } else {
+      const stopPublishTimer = metrics?.publishDuration.startTimer();
+      await publish(deps.producer, config, input, logins, deadLetters, processedAtMs);
+      stopPublishTimer?.();
+      await deps.store.markPublished(input.batchId, processedAtMs);
+    }
+    const result = summarise(input, logins.length, deadLetters, aggregates.late, alreadyPublished);
+    recordMetrics(metrics, result);
+    stopBatchTimer?.();
+    return result;
+  }
+
+  return { handleBatch };
+}
+
+export type BatchActivities = ReturnType<typeof createBatchActivities>;
+
+/** A malformed batch is a bug upstream, not an outage: retrying cannot help. */
+function assertBatch(input: BatchInput): void {
+  if (!input || !Array.isArray(input.records) || typeof input.batchId !== 'string' || typeof input.topic !== 'string') {
+    throw ApplicationFailure.nonRetryable('The batch input is malformed: it lacks batchId, topic or records.', 'InvalidBatchInput');
+  }
+}
+
+export function transformBatch(
+  input: BatchInput,
+  processedAtMs: number,
+  config: Pick<Config, 'worker'>,
+): Transformed {
+  const logins: Transformed['logins'] = [];
+  const deadLetters: DeadLetter[] = [];
+  for (const record of input.records) {
+    const value = decodeBytes(record.value);
+    const source = { topic: input.topic, partition: input.partition, offset: record.offset };
+    const outcome = transformRecord(value, {
+      source,
+      batchId: input.batchId,
+      nowMs: processedAtMs,
+      ipMasking: config.worker.ipMasking,
+    });
+    if (!outcome.ok) {
+      deadLetters.push({ key: decodeBytes(record.key), value, offset: record.offset, rejection: outcome.rejection });
+      continue;
+    }
+    const json = JSON.stringify(outcome.login);
+    const bytes = Buffer.byteLength(json);
+    if (bytes > config.worker.outputMaxMessageBytes) {
+      deadLetters.push({
+        key: decodeBytes(record.key),
+        value,
+        offset: record.offset,
+        rejection: {
+          reason: 'processing_error',
+          error: `The processed login would be ${bytes} bytes, over OUTPUT_MAX_MESSAGE_BYTES (${config.worker.outputMaxMessageBytes}).`,
+        },
+      });
+      continue;
+    }
+    logins.push({ login: outcome.login, json, bytes });
+  }
+  return { logins, deadLetters };
+}
+
+async function publish(
+  producer: Producer,
+  config: Pick<Config, 'kafka'>,
+  input: BatchInput,
+  logins: Transformed['logins'],
+  deadLetters: DeadLetter[],
+  processedAtMs: number,
+): Promise<void> {
+  const failedAt = new Date(processedAtMs).toISOString();
+  const messages: { topic: string; message: Message; size: number }[] = [
+    ...logins.map(({ login, json, bytes }) => ({
+      topic: config.kafka.outputTopic,
+      message: { key: login.user_id, value: json, headers: { type: 'login' } },
+      size: bytes + login.user_id.length * 3 + 16,
+    })),
+    ...deadLetters.map((d) => ({
+      topic: config.kafka.dlqTopic,
+      message: { key: d.key, value: d.value, headers: deadLetterHeaders(input, d, failedAt) },
+      size: (d.value?.length ?? 0) + (d.key?.length ?? 0) + 512,
+    })),
+  ];
+  for (const chunk of chunksBySize(messages, MAX_SEND_BYTES)) {
+    const byTopic = new Map<string, Message[]>();
+    for (const { topic, message } of chunk) {
+      const list = byTopic.get(topic);
+      if (list) list.push(message);
+      else byTopic.set(topic, [message]);
+    }
+    await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs })) });
+  }
+}
+
+export function deadLetterHeaders(input: BatchInput, d: DeadLetter, failedAt: string): IHeaders {
+  const headers: IHeaders = {
+    'dlq.reason': d.rejection.reason,
+    'dlq.error': d.rejection.error,
+    'dlq.source.topic': input.topic,
+    'dlq.source.partition': String(input.partition),
+    'dlq.source.offset': d.offset,
+    'dlq.batch_id': input.batchId,
+    'dlq.failed_at': failedAt,
+  };
+  if (d.rejection.field !== undefined) headers['dlq.field'] = d.rejection.field;
+  return headers;
+}
+
+function* chunksBySize<T extends { size: number }>(items: T[], maxBytes: number): Generator<T[]> {
+  let chunk: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    if (chunk.length > 0 && bytes + item.size > maxBytes) {
+      yield chunk;
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(item);
+    bytes += item.size;
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+function summarise(input: BatchInput, logins: number, deadLetters: DeadLetter[], late: number, alreadyPublished: boolean): BatchResult {
+  const byReason: Partial<Record<DeadLetterReason, number>> = {};
+  for (const d of deadLetters) byReason[d.rejection.reason] = (byReason[d.rejection.reason] ?? 0) + 1;
+  return {
+    batchId: input.batchId,
+    records: input.records.length,
+    logins,
+    deadLetters: deadLetters.length,
+    deadLettersByReason: byReason,
+    late,
+    alreadyPublished,
+  };
+}
+
+function recordMetrics(metrics: WorkerMetrics | undefined, result: BatchResult): void {
+  if (!metrics) return;
+  metrics.batches.inc();
+  metrics.records.inc({ outcome: 'login' }, result.logins);
+  metrics.records.inc({ outcome: 'dead_letter' }, result.deadLetters);
+  for (const [reason, n] of Object.entries(result.deadLettersByReason)) metrics.deadLetters.inc({ reason }, n);
+  metrics.lateRecords.inc(result.late);
+}

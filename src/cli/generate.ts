@@ -1,0 +1,74 @@
+/**
+ * `npm run generate -- [--rate N] [--count N] [--invalid-ratio R] [--topic T] [--app-versions a,b]`:
+ * login records like the original generator's, at N records/s (0 = as fast as possible).
+ */
+import { Partitioners } from 'kafkajs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createKafka } from '../clients/kafka';
+import { ensureTopics } from '../clients/topics';
+import { isInteractive, loadConfig } from '../config';
+import { createGenerator } from '../generator/records';
+import { createLogger } from '../log';
+import { onShutdownSignals } from '../shutdown';
+import { parseOptions, runMain, UsageError } from './main';
+import { ProgressBar } from './progress';
+
+runMain(async () => {
+  const config = loadConfig();
+  const logger = createLogger('generator', config);
+  const opts = parseOptions(process.argv.slice(2), {
+    rate: 'string',
+    count: 'string',
+    'invalid-ratio': 'string',
+    topic: 'string',
+    'app-versions': 'string',
+    'missing-device-type-ratio': 'string',
+  });
+  const rate = numberOption('rate', opts.rate ?? '2', 0);
+  const count = opts.count === undefined ? Infinity : numberOption('count', opts.count, 1);
+  const invalidRatio = numberOption('invalid-ratio', opts['invalid-ratio'] ?? '0', 0, 1);
+  const missingDeviceTypeRatio = numberOption('missing-device-type-ratio', opts['missing-device-type-ratio'] ?? '0.05', 0, 1);
+  const topic = opts.topic ?? config.kafka.inputTopic;
+  const appVersions = (opts['app-versions'] ?? '2.3.0').split(',').map((v) => v.trim()).filter(Boolean);
+  const next = createGenerator({ appVersions, invalidRatio, missingDeviceTypeRatio });
+
+  const kafka = createKafka(config.kafka, { logger });
+  await ensureTopics(kafka, [topic]);
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+  await producer.connect();
+  let stopped = false;
+  onShutdownSignals(logger, async () => {
+    stopped = true;
+  });
+  const progress = Number.isFinite(count) && isInteractive() ? new ProgressBar(count) : undefined;
+  const started = Date.now();
+  let sent = 0;
+  // As fast as possible: batches of 1000 with a few requests in flight; at a rate: one record per tick.
+  const chunk = rate === 0 ? 1000 : Math.max(1, Math.ceil(rate / 20));
+  while (!stopped && sent < count) {
+    const n = Math.min(chunk, count - sent);
+    const messages = Array.from({ length: n }, () => {
+      const { key, value } = next();
+      return { key, value };
+    });
+    await producer.send({ topic, messages, acks: -1 });
+    sent += n;
+    progress?.update(sent);
+    if (rate > 0) {
+      const due = started + (sent / rate) * 1000;
+      const wait = due - Date.now();
+      if (wait > 0) await sleep(wait);
+    }
+  }
+  progress?.done();
+  const seconds = (Date.now() - started) / 1000;
+  logger.info({ topic, sent, seconds: Number(seconds.toFixed(2)), recordsPerSecond: Math.round(sent / seconds) }, 'Generator finished');
+  await producer.disconnect();
+  process.exit(0);
+});
+
+function numberOption(name: string, text: string, min: number, max = Infinity): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < min || n > max) throw new UsageError(`--${name} must be a number from ${min}${max < Infinity ? ` to ${max}` : ''}; got "${text}".`);
+  return n;
+}

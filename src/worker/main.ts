@@ -1,0 +1,44 @@
+/** `npm run worker`: the Temporal worker, with /metrics, /healthz and /readyz on WORKER_HTTP_PORT. */
+import { Runtime } from '@temporalio/worker';
+import { runMain } from '../cli/main';
+import { loadConfig } from '../config';
+import { freePort, startOpsServer } from '../http';
+import { createLogger, describeError } from '../log';
+import { createRegistry } from '../metrics';
+import { onShutdownSignals } from '../shutdown';
+import { temporalRuntimeLogger } from './runtime-logger';
+import { startPipelineWorker } from './worker';
+
+runMain(async () => {
+  const config = loadConfig();
+  const logger = createLogger('worker', config);
+  const sdkMetricsPort = await freePort();
+  Runtime.install({
+    logger: temporalRuntimeLogger(logger),
+    telemetryOptions: {
+      logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} },
+      metrics: { prometheus: { bindAddress: `127.0.0.1:${sdkMetricsPort}`, countersTotalSuffix: true, useSecondsForDurations: true } },
+    },
+  });
+  const registry = createRegistry('worker');
+  const worker = await startPipelineWorker(config, logger, registry);
+  const ops = await startOpsServer({
+    port: config.http.workerPort,
+    registry,
+    readiness: worker.readiness,
+    extraMetrics: () => fetch(`http://127.0.0.1:${sdkMetricsPort}/metrics`).then((r) => r.text()),
+  });
+  logger.info({ port: ops.port }, 'Serving /metrics, /healthz and /readyz');
+  onShutdownSignals(logger, async () => {
+    await worker.shutdown();
+  });
+  try {
+    await worker.done;
+  } catch (err) {
+    logger.error({ err: describeError(err) }, 'Worker stopped with an error');
+    throw err;
+  } finally {
+    await ops.close();
+  }
+  logger.info('Worker stopped');
+});

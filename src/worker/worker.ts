@@ -1,0 +1,97 @@
+/**
+ * The Temporal worker: the batch and insights workflows and their activities on
+ * TEMPORAL_TASK_QUEUE. It owns every client (Kafka producer, Redis, Temporal) and closes them
+ * on shutdown.
+ */
+import { Client } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { Partitioners, type Producer } from 'kafkajs';
+import type Redis from 'ioredis';
+import type { Registry } from 'prom-client';
+import { createBatchActivities } from '../activities/batch';
+import { createInsightsActivities } from '../activities/insights';
+import { createKafka } from '../clients/kafka';
+import { createRedis } from '../clients/redis';
+import { connectNative } from '../clients/temporal';
+import { ensureTopics } from '../clients/topics';
+import type { Config } from '../config';
+import { payloadCodecs } from '../domain/codec';
+import { InsightsStore } from '../insights/store';
+import type { Logger } from '../log';
+import { createWorkerMetrics } from '../metrics';
+import { ensureInsightsWorkflow } from './insights';
+import { ensureSearchAttributes } from './search-attributes';
+
+export interface RunningWorker {
+  /** Resolves when the worker has stopped (after shutdown() or a fatal error). */
+  done: Promise<void>;
+  shutdown(): Promise<void>;
+  readiness(): Promise<Record<string, boolean>>;
+}
+
+export async function startPipelineWorker(config: Config, logger: Logger, registry?: Registry): Promise<RunningWorker> {
+  const metrics = registry ? createWorkerMetrics(registry) : undefined;
+  const kafka = createKafka(config.kafka, { logger });
+  const producer = kafka.producer({
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    retry: { retries: 5, initialRetryTime: 300 },
+  });
+  let producerConnected = false;
+  producer.on(producer.events.CONNECT, () => (producerConnected = true));
+  producer.on(producer.events.DISCONNECT, () => (producerConnected = false));
+  const redis = createRedis(config.redis);
+  redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'Redis connection error; retrying'));
+  let connection: NativeConnection | undefined;
+  try {
+    await ensureTopics(kafka, [config.kafka.outputTopic, config.kafka.dlqTopic]);
+    await producer.connect();
+    connection = await connectNative(config.temporal);
+    const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: { payloadCodecs } });
+    await ensureSearchAttributes(client, config.temporal.namespace, logger);
+    const store = new InsightsStore(redis, { prefix: config.redis.prefix, ...config.aggregates });
+    const worker = await Worker.create({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.taskQueue,
+      workflowsPath: require.resolve('../workflows'),
+      activities: {
+        ...createBatchActivities({ producer, store, config, metrics }),
+        ...createInsightsActivities({ producer, store, config, metrics }),
+      },
+      dataConverter: { payloadCodecs },
+      maxConcurrentLocalActivityExecutions: config.worker.maxConcurrentBatches,
+      maxConcurrentWorkflowTaskExecutions: Math.max(2, config.worker.maxConcurrentBatches),
+      maxConcurrentActivityTaskExecutions: 4,
+      // Batch workflows finish in one task: a small cache is all the insights workflow needs.
+      maxCachedWorkflows: Math.max(4, config.worker.maxConcurrentBatches * 2),
+      shutdownGraceTime: '20 seconds',
+    });
+    const done = worker.run().finally(() => closeClients(producer, redis, connection!, logger));
+    const conn = connection;
+    void ensureInsightsWorkflow(client, config, logger).catch((err: unknown) =>
+      logger.error({ err: err instanceof Error ? err.message : String(err) }, 'Could not start the insights workflow'),
+    );
+    logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'Worker running');
+    return {
+      done,
+      shutdown: async () => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await done;
+      },
+      readiness: async () => ({
+        temporal: worker.getState() === 'RUNNING' && (await conn.healthService.check({}).then(() => true, () => false)),
+        kafka: producerConnected,
+        redis: redis.status === 'ready',
+      }),
+    };
+  } catch (err) {
+    await closeClients(producer, redis, connection, logger);
+    throw err;
+  }
+}
+
+async function closeClients(producer: Producer, redis: Redis, connection: NativeConnection | undefined, logger: Logger): Promise<void> {
+  await Promise.allSettled([producer.disconnect(), redis.quit().catch(() => redis.disconnect()), connection?.close()]);
+  logger.info('Worker clients closed');
+}

@@ -1,0 +1,34 @@
+/**
+ * One batch of input records: a single local activity transforms, aggregates and publishes it.
+ * Local, because the batch then never travels through the server a second time (the input is
+ * in the start event already), and the whole workflow completes in one workflow task.
+ */
+import { proxyLocalActivities, upsertMemo, upsertSearchAttributes, workflowInfo, type LocalActivityOptions } from '@temporalio/workflow';
+import type { BatchActivities } from '../activities/batch';
+import { DEAD_LETTER_COUNT, LOGIN_COUNT } from '../domain/search-attributes';
+import type { BatchInput, BatchResult } from '../domain/types';
+
+/** An outage (Kafka, Redis) is retried until it passes; bad data never reaches here as an error. */
+const BATCH_ACTIVITY_OPTIONS: LocalActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  localRetryThreshold: '10 seconds',
+  retry: {
+    initialInterval: '500 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    nonRetryableErrorTypes: ['InvalidBatchInput'],
+  },
+};
+
+const { handleBatch } = proxyLocalActivities<BatchActivities>(BATCH_ACTIVITY_OPTIONS);
+
+export async function processBatch(input: BatchInput): Promise<BatchResult> {
+  // The run's start time, not the clock: every retry judges timestamps against the same "now".
+  const result = await handleBatch(input, workflowInfo().runStartTime.getTime());
+  upsertMemo({ logins: result.logins, deadLetters: result.deadLetters, late: result.late });
+  upsertSearchAttributes([
+    { key: LOGIN_COUNT, value: result.logins },
+    { key: DEAD_LETTER_COUNT, value: result.deadLetters },
+  ]);
+  return result;
+}
