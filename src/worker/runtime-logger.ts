@@ -12,7 +12,11 @@ const LEVELS: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = 
 /** The Temporal SDK's own log lines (worker, workflows, activities, core), as structured lines of ours. */
 export function temporalRuntimeLogger(logger: Logger): TemporalLogger {
   const child = logger.child({ component: 'temporal' });
-  const log = (level: LogLevel, message: string, meta?: LogMetadata) => child[LEVELS[level]](meta ?? {}, message);
+  const log = (level: LogLevel, message: string, meta?: LogMetadata) => {
+    // webpack's report of the workflow bundle, printed on every start, is detail.
+    const effective = level === 'INFO' && message.includes('webpack') ? 'debug' : LEVELS[level];
+    child[effective](meta ?? {}, message);
+  };
   return {
     log,
     trace: (message, meta) => log('TRACE', message, meta),

@@ -1,0 +1,22 @@
+/**
+ * `npm test`: provisions the local stack (idempotent: reuses what runs), then runs the mocha
+ * suite. Arguments go to mocha (`npm test -- --grep bridge`).
+ */
+import { spawn } from 'node:child_process';
+import { loadConfig } from '../config';
+import { stackUp } from '../stack/stack';
+import { runMain } from './main';
+
+const DEFAULT_SPEC = ['lib/test/unit/**/*.test.js', 'lib/test/integration/**/*.test.js'];
+
+runMain(async () => {
+  const config = loadConfig();
+  console.log('Provisioning the local stack…');
+  await stackUp(config);
+  const mocha = require.resolve('mocha/bin/mocha.js');
+  const args = process.argv.slice(2);
+  const files = args.some((a) => a.endsWith('.js')) ? [] : DEFAULT_SPEC;
+  const child = spawn(process.execPath, [mocha, ...files, ...args], { stdio: 'inherit' });
+  const code = await new Promise<number>((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+  return code;
+});

@@ -1,0 +1,68 @@
+/**
+ * A service of the local stack started only for one test, on its own port and state folder, so
+ * that the test may kill it without disturbing the shared stack.
+ */
+import { join, resolve } from 'node:path';
+import { loadConfig, type Config, type Environment } from '../../src/config';
+import { kafkaService } from '../../src/stack/kafka';
+import { stackLayout } from '../../src/stack/layout';
+import { runningPid, signalGroup, stopGracefully, waitUntil } from '../../src/stack/proc';
+import { redisService } from '../../src/stack/redis';
+import type { Service } from '../../src/stack/service';
+import { temporalService } from '../../src/stack/temporal';
+
+const ROOT = resolve(__dirname, '..', '..', '..');
+
+export class DedicatedService {
+  readonly config: Config;
+  readonly service: Service;
+
+  constructor(
+    readonly kind: 'kafka' | 'redis' | 'temporal',
+    readonly name: string,
+    port: number,
+  ) {
+    const env: Environment = {
+      ...process.env,
+      STACK_DIR: join(ROOT, '.data', 'test-stacks', name),
+      KAFKA_BROKERS: kind === 'kafka' ? `127.0.0.1:${port}` : process.env.KAFKA_BROKERS,
+      REDIS_URL: kind === 'redis' ? `redis://127.0.0.1:${port}` : process.env.REDIS_URL,
+      TEMPORAL_ADDRESS: kind === 'temporal' ? `127.0.0.1:${port}` : process.env.TEMPORAL_ADDRESS,
+    };
+    this.config = loadConfig(env);
+    const layout = stackLayout(this.config);
+    this.service = { kafka: kafkaService, redis: redisService, temporal: temporalService }[kind](this.config, layout);
+  }
+
+  /** The variables that point a pipeline at this service. */
+  get env(): Environment {
+    if (this.kind === 'kafka') return { KAFKA_BROKERS: this.config.kafka.brokers.join(',') };
+    if (this.kind === 'redis') return { REDIS_URL: this.config.redis.url };
+    return { TEMPORAL_ADDRESS: this.config.temporal.address };
+  }
+
+  async start(): Promise<void> {
+    if (await this.service.isHealthy()) return;
+    if (runningPid(this.service.proc) === undefined) {
+      await this.service.install();
+      await this.service.start();
+    }
+    const ok = await waitUntil(() => this.service.isHealthy(), this.service.startTimeoutMs, 200);
+    if (!ok) throw new Error(`dedicated ${this.name} did not become healthy; see ${this.service.proc.logFile}`);
+  }
+
+  async kill(): Promise<void> {
+    const pid = runningPid(this.service.proc);
+    if (pid === undefined) return;
+    signalGroup(pid, 'SIGKILL');
+    await waitUntil(async () => runningPid(this.service.proc) === undefined, 10_000, 50);
+  }
+
+  async stop(): Promise<void> {
+    await stopGracefully(this.service.proc, 30_000);
+  }
+
+  isHealthy(): Promise<boolean> {
+    return this.service.isHealthy();
+  }
+}

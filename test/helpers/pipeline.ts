@@ -1,0 +1,117 @@
+/** A whole pipeline for one test: fresh topics, worker and bridge processes, a reader of the outputs. */
+import type { Kafka, Message } from 'kafkajs';
+import type Redis from 'ioredis';
+import { createRedis } from '../../src/clients/redis';
+import type { Environment } from '../../src/config';
+import { InsightsStore } from '../../src/insights/store';
+import { account, formatAccounting, type Accounting } from './accounting';
+import { testEnv, type TestEnv } from './env';
+import { createTopics, produce, testKafka, TopicReader } from './kafka';
+import { ChildService, stopAll } from './processes';
+import { waitFor } from './wait';
+
+export class PipelineHarness {
+  readonly t: TestEnv;
+  readonly kafka: Kafka;
+  readonly worker: ChildService;
+  readonly bridge: ChildService;
+  readonly extra: ChildService[] = [];
+  reader!: TopicReader;
+  private redisClient: Redis | undefined;
+
+  constructor(
+    name: string,
+    overrides: Environment = {},
+    private readonly partitions = 1,
+  ) {
+    this.t = testEnv(name, overrides);
+    this.kafka = testKafka(this.t.config);
+    this.worker = new ChildService('worker', this.t.env, `${this.t.id}-worker`);
+    this.bridge = new ChildService('bridge', this.t.env, `${this.t.id}-bridge`);
+  }
+
+  get config() {
+    return this.t.config;
+  }
+
+  async setup(): Promise<this> {
+    const { inputTopic, outputTopic, dlqTopic } = this.config.kafka;
+    await createTopics(this.kafka, [inputTopic], this.partitions);
+    await createTopics(this.kafka, [outputTopic, dlqTopic]);
+    this.reader = await new TopicReader(this.kafka, [outputTopic, dlqTopic]).start();
+    return this;
+  }
+
+  async startAll(): Promise<void> {
+    await Promise.all([this.worker.start(), this.bridge.start()]);
+  }
+
+  /** Another worker or bridge process on the same topics, group and task queue. */
+  spawn(kind: 'worker' | 'bridge', name: string): ChildService {
+    const service = new ChildService(kind, this.t.env, `${this.t.id}-${name}`);
+    this.extra.push(service);
+    return service;
+  }
+
+  async produce(messages: Message[]): Promise<void> {
+    await produce(this.kafka, this.config.kafka.inputTopic, messages);
+  }
+
+  async inputPartitionSizes(): Promise<number[]> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const offsets = await admin.fetchTopicOffsets(this.config.kafka.inputTopic);
+      return offsets.sort((a, b) => a.partition - b.partition).map((o) => Number(o.high));
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  logins() {
+    return this.reader.of(this.config.kafka.outputTopic).filter((m) => m.headers.type === 'login');
+  }
+
+  deadLetters() {
+    return this.reader.of(this.config.kafka.dlqTopic);
+  }
+
+  async accounting(): Promise<Accounting> {
+    return account(this.config.kafka.inputTopic, await this.inputPartitionSizes(), [...this.logins(), ...this.deadLetters()]);
+  }
+
+  /** Waits until every input offset is in the outputs; returns the final accounting. */
+  async waitForAllAccounted(timeoutMs = 120_000): Promise<Accounting> {
+    let last: Accounting | undefined;
+    await waitFor(
+      async () => {
+        last = await this.accounting();
+        return last.lost.length === 0;
+      },
+      { timeoutMs, intervalMs: 500, message: () => `every input accounted for: ${last ? formatAccounting(last) : 'nothing yet'}\nworker: ${this.worker.tail(5)}\nbridge: ${this.bridge.tail(5)}` },
+    );
+    return last!;
+  }
+
+  redis(): Redis {
+    this.redisClient ??= createRedis(this.config.redis);
+    return this.redisClient;
+  }
+
+  store(): InsightsStore {
+    return new InsightsStore(this.redis(), { prefix: this.config.redis.prefix, ...this.config.aggregates });
+  }
+
+  /** Logins counted in Redis for event times within the last `seconds` (and 1 h ahead). */
+  async redisLogins(seconds = 3600): Promise<number> {
+    const now = Date.now();
+    const summary = await this.store().readWindow(now - seconds * 1000, now + 3_600_000);
+    return summary.totals.logins;
+  }
+
+  async close(): Promise<void> {
+    await stopAll([this.worker, this.bridge, ...this.extra]);
+    await this.reader?.close().catch(() => undefined);
+    this.redisClient?.disconnect();
+  }
+}

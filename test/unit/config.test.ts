@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig } from '../../src/config';
+
+describe('config', () => {
+  it('defaults to the values of CONTRACT.md', () => {
+    const c = loadConfig({});
+    assert.deepEqual(c.kafka.brokers, ['127.0.0.1:9092']);
+    assert.equal(c.kafka.groupId, 'login-pipeline');
+    assert.equal(c.kafka.inputTopic, 'user-login');
+    assert.equal(c.kafka.outputTopic, 'processed-topic');
+    assert.equal(c.kafka.dlqTopic, 'user-login-dlq');
+    assert.equal(c.temporal.address, '127.0.0.1:7233');
+    assert.equal(c.temporal.namespace, 'default');
+    assert.equal(c.temporal.taskQueue, 'login-pipeline');
+    assert.equal(c.temporal.insightsWorkflowId, 'login-insights');
+    assert.equal(c.temporal.uiUrl, 'http://127.0.0.1:8233');
+    assert.equal(c.redis.url, 'redis://127.0.0.1:6379');
+    assert.equal(c.redis.prefix, 'lp:');
+    assert.equal(c.summary.intervalSeconds, 60);
+    assert.equal(c.summary.windowSeconds, 300);
+    assert.equal(c.batch.maxRecords, 500);
+    assert.equal(c.batch.maxWaitMs, 200);
+    assert.match(c.stack.dir, /\.data$/);
+    assert.equal(c.http.bridgePort, 9464);
+    assert.equal(c.http.workerPort, 9465);
+    assert.equal(c.http.dashboardPort, 3000);
+    assert.equal(c.log.level, 'info');
+  });
+
+  it('names every bad variable in one error', () => {
+    assert.throws(
+      () => loadConfig({ BATCH_MAX_RECORDS: 'many', KAFKA_BROKERS: 'no-port', LOG_LEVEL: 'loud', REDIS_URL: 'http://x' }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        for (const name of ['BATCH_MAX_RECORDS', 'KAFKA_BROKERS', 'LOG_LEVEL', 'REDIS_URL']) assert.match(err.message, new RegExp(name));
+        assert.equal(err.message.split('\n').length, 1);
+        return true;
+      },
+    );
+  });
+
+  it('parses lists, numbers and flags', () => {
+    const c = loadConfig({ KAFKA_BROKERS: 'a:1, b:2', BATCH_MAX_RECORDS: '1000', KAFKA_SSL: 'true', TEMPORAL_ADDRESS: 'temporal:7233' });
+    assert.deepEqual(c.kafka.brokers, ['a:1', 'b:2']);
+    assert.equal(c.batch.maxRecords, 1000);
+    assert.deepEqual(c.kafka.ssl, { caFile: undefined, certFile: undefined, keyFile: undefined, rejectUnauthorized: true });
+    assert.equal(c.temporal.uiUrl, 'http://temporal:8233');
+  });
+
+  it('rejects settings that only fail together', () => {
+    assert.throws(() => loadConfig({ KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'u' }), /KAFKA_SASL_PASSWORD/);
+    assert.throws(() => loadConfig({ OUTPUT_TOPIC: 'user-login' }), /three different topics/);
+    assert.throws(() => loadConfig({ SUMMARY_WINDOW_SECONDS: '90' }), /multiple of AGGREGATE_BUCKET_SECONDS/);
+  });
+
+  it('never puts a secret into its error message', () => {
+    const secret = 'hunter2-very-secret';
+    assert.throws(
+      () => loadConfig({ KAFKA_SASL_MECHANISM: 'gssapi', KAFKA_SASL_PASSWORD: secret, REDIS_URL: `ftp://user:${secret}@host` }),
+      (err: unknown) => err instanceof ConfigError && !err.message.includes(secret),
+    );
+  });
+
+  it('lists every variable it reads', () => {
+    for (const name of ['KAFKA_BROKERS', 'STACK_DIR', 'DASHBOARD_PORT', 'LOG_LEVEL', 'BATCH_MAX_WAIT_MS']) assert.ok(ENVIRONMENT_VARIABLES.includes(name), name);
+  });
+});
