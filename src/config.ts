@@ -73,6 +73,8 @@ const schema = z.object({
   BRIDGE_HTTP_PORT: port.default(9464),
   WORKER_HTTP_PORT: port.default(9465),
   DASHBOARD_PORT: port.default(3000),
+  /** Loopback by default: the dashboard has no authentication. Containers set 0.0.0.0. */
+  DASHBOARD_HOST: nonEmpty.default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
 });
@@ -114,7 +116,7 @@ export interface Config {
   batch: { maxRecords: number; maxWaitMs: number; maxBytes: number; maxInFlight: number };
   worker: { maxConcurrentBatches: number; outputMaxMessageBytes: number; ipMasking: 'none' | 'truncate' };
   stack: { dir: string; cacheDir: string; kafkaHome?: string; searchPath: string[] };
-  http: { bridgePort: number; workerPort: number; dashboardPort: number };
+  http: { bridgePort: number; workerPort: number; dashboardPort: number; dashboardHost: string };
   log: { level: Env['LOG_LEVEL']; format: Env['LOG_FORMAT'] };
 }
 
@@ -219,7 +221,12 @@ function toConfig(e: Env, env: Environment): Config {
       kafkaHome: e.KAFKA_HOME,
       searchPath: (env.PATH ?? '').split(delimiter).filter(Boolean),
     },
-    http: { bridgePort: e.BRIDGE_HTTP_PORT, workerPort: e.WORKER_HTTP_PORT, dashboardPort: e.DASHBOARD_PORT },
+    http: {
+      bridgePort: e.BRIDGE_HTTP_PORT,
+      workerPort: e.WORKER_HTTP_PORT,
+      dashboardPort: e.DASHBOARD_PORT,
+      dashboardHost: e.DASHBOARD_HOST,
+    },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
   };
 }

@@ -54,7 +54,7 @@ export function createBatchActivities(deps: BatchActivityDeps) {
       processedAtMs,
     );
     const stopRedisTimer = metrics?.redisScriptDuration.startTimer();
-    await deps.store.applyBatch(input.batchId, aggregates, processedAtMs);
+    await deps.store.applyBatch(input.batchId, aggregates, processedAtMs, countByReason(deadLetters));
     stopRedisTimer?.();
     const alreadyPublished = await deps.store.wasPublished(input.batchId, processedAtMs);
     if (alreadyPublished) {
@@ -183,9 +183,14 @@ function* chunksBySize<T extends { size: number }>(items: T[], maxBytes: number)
   if (chunk.length > 0) yield chunk;
 }
 
-function summarise(input: BatchInput, logins: number, deadLetters: DeadLetter[], late: number, alreadyPublished: boolean): BatchResult {
+function countByReason(deadLetters: DeadLetter[]): Partial<Record<DeadLetterReason, number>> {
   const byReason: Partial<Record<DeadLetterReason, number>> = {};
   for (const d of deadLetters) byReason[d.rejection.reason] = (byReason[d.rejection.reason] ?? 0) + 1;
+  return byReason;
+}
+
+function summarise(input: BatchInput, logins: number, deadLetters: DeadLetter[], late: number, alreadyPublished: boolean): BatchResult {
+  const byReason = countByReason(deadLetters);
   return {
     batchId: input.batchId,
     records: input.records.length,

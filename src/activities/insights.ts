@@ -8,19 +8,14 @@ import type { WorkerMetrics } from '../metrics';
 export interface InsightsActivityDeps {
   producer: Producer;
   store: InsightsStore;
-  config: Pick<Config, 'kafka' | 'aggregates'>;
+  config: Pick<Config, 'kafka'>;
   metrics?: WorkerMetrics;
 }
 
 export function createInsightsActivities(deps: InsightsActivityDeps) {
-  /**
-   * Summarises the last `windowSeconds` of event time up to `untilMs` and publishes it. The
-   * window ends at the end of the bucket holding `untilMs`, so it includes the current minute.
-   */
+  /** Summarises the last `windowSeconds` of event time up to `untilMs` and publishes it. */
   async function publishSummary(untilMs: number, windowSeconds: number): Promise<Summary> {
-    const bucketMs = deps.config.aggregates.bucketSeconds * 1000;
-    const endMs = Math.ceil(untilMs / bucketMs) * bucketMs;
-    const body = await deps.store.readWindow(endMs - windowSeconds * 1000, endMs);
+    const body = await deps.store.readWindowEndingAt(untilMs, windowSeconds);
     const summary: Summary = { type: 'summary', ...body };
     await deps.producer.send({
       topic: deps.config.kafka.outputTopic,

@@ -37,8 +37,12 @@ runMain(async () => {
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
   await producer.connect();
   let stopped = false;
+  let finished: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (finished = resolve));
+  // A signal ends the loop after the send under way; what was sent is acknowledged.
   onShutdownSignals(logger, async () => {
     stopped = true;
+    await done;
   });
   const progress = Number.isFinite(count) && isInteractive() ? new ProgressBar(count) : undefined;
   const started = Date.now();
@@ -64,7 +68,7 @@ runMain(async () => {
   const seconds = (Date.now() - started) / 1000;
   logger.info({ topic, sent, seconds: Number(seconds.toFixed(2)), recordsPerSecond: Math.round(sent / seconds) }, 'Generator finished');
   await producer.disconnect();
-  process.exit(0);
+  finished();
 });
 
 function numberOption(name: string, text: string, min: number, max = Infinity): number {

@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { loadConfig } from '../config';
+import { ensureChromium } from '../stack/chromium';
 import { stackUp } from '../stack/stack';
 import { runMain } from './main';
 
@@ -12,7 +13,7 @@ const DEFAULT_SPEC = ['lib/test/unit/**/*.test.js', 'lib/test/integration/**/*.t
 runMain(async () => {
   const config = loadConfig();
   console.log('Provisioning the local stack…');
-  await stackUp(config);
+  await Promise.all([stackUp(config), ensureChromium(config.stack.searchPath)]);
   const mocha = require.resolve('mocha/bin/mocha.js');
   const args = process.argv.slice(2);
   const files = args.some((a) => a.endsWith('.js')) ? [] : DEFAULT_SPEC;

@@ -62,7 +62,7 @@ function parseObject(value: Uint8Array | null): Record<string, unknown> {
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    reject('invalid_json', `The value is not valid JSON (${err instanceof Error ? truncate(err.message, 80) : 'parse error'}).`);
+    reject('invalid_json', `The value is not valid JSON (${syntaxErrorPlace(err)}).`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     reject('not_an_object', `The value is JSON ${describeJsonType(parsed)}, not an object.`);
@@ -78,7 +78,8 @@ function toLogin(obj: Record<string, unknown>, ctx: TransformContext): Processed
   const deviceType = optionalText(obj, 'device_type', missing)?.toLowerCase() ?? 'unknown';
   const locale = optionalText(obj, 'locale', missing)?.toUpperCase() ?? 'unknown';
   const ip = optionalIp(obj, missing, ctx.ipMasking ?? 'none');
-  const deviceId = optionalText(obj, 'device_id', missing) ?? null;
+  // An identifier is kept exactly as sent; only the free-text fields are trimmed.
+  const deviceId = optionalText(obj, 'device_id', missing, false) ?? null;
   return {
     type: 'login',
     user_id: userId,
@@ -144,8 +145,13 @@ function requiredTimestamp(value: unknown, nowMs: number): number {
   return seconds;
 }
 
-/** Absent, null or blank counts as missing; otherwise a string, trimmed. */
-function optionalText(obj: Record<string, unknown>, name: (typeof OPTIONAL_FIELDS)[number], missing: string[]): string | undefined {
+/** Absent, null or blank counts as missing; otherwise a string, trimmed unless told not to. */
+function optionalText(
+  obj: Record<string, unknown>,
+  name: (typeof OPTIONAL_FIELDS)[number],
+  missing: string[],
+  trim = true,
+): string | undefined {
   const value = field(obj, name);
   if (value === undefined || value === null) {
     missing.push(name);
@@ -157,7 +163,7 @@ function optionalText(obj: Record<string, unknown>, name: (typeof OPTIONAL_FIELD
     missing.push(name);
     return undefined;
   }
-  return trimmed;
+  return trim ? trimmed : value;
 }
 
 function optionalIp(obj: Record<string, unknown>, missing: string[], masking: 'none' | 'truncate'): string | null {
@@ -171,6 +177,9 @@ function optionalIp(obj: Record<string, unknown>, missing: string[], masking: 'n
 /** IPv4 to its /24, IPv6 to its /48: the network, not the person. */
 export function maskIp(ip: string, family: number = isIP(ip)): string {
   if (family === 4) return ip.replace(/\.\d+$/, '.0');
+  // An IPv4 address written the IPv6 way is masked as the IPv4 address it is.
+  const mapped = /^::ffff:(\d+\.\d+\.\d+)\.\d+$/i.exec(ip);
+  if (mapped) return `::ffff:${mapped[1]}.0`;
   const [address] = ip.split('%');
   const groups = expandIpv6(address!);
   return `${groups.slice(0, 3).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::`;
@@ -190,6 +199,18 @@ function expandIpv6(address: string): string[] {
   if (tail === undefined) return headGroups;
   const tailGroups = tail ? tail.split(':') : [];
   return [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
+}
+
+/**
+ * Where JSON.parse stopped, without its quote of the input: that quote may hold control
+ * characters or half a surrogate pair, which have no place in a Kafka header.
+ */
+function syntaxErrorPlace(err: unknown): string {
+  const message = err instanceof Error ? err.message : '';
+  const position = /position (\d+)/.exec(message);
+  if (position) return `syntax error at character ${position[1]}`;
+  if (/end of (JSON|data)/i.test(message)) return 'it ends too early';
+  return 'syntax error';
 }
 
 function codePoints(s: string): number {

@@ -5,7 +5,8 @@
  *   P{v:<app_version>}:<bucket>:users    HyperLogLog of user ids
  *   P{v:<app_version>}:<bucket>:devices  HyperLogLog of device ids
  *   P{v:<app_version>}:<bucket>:batches  set of the batch ids already applied to this bucket
- *   P{all}:<bucket>:…                    the same across versions (stats also holds `late`)
+ *   P{all}:<bucket>:…                    the same across versions; its stats also hold, in the
+ *                                        bucket of processing time, `late` and `dlq:<reason>`
  *   P{all}:versions                      sorted set: app version → newest bucket seen
  *   P{all}:<bucket>:published            set of batch ids published while that bucket was "now"
  *
@@ -106,12 +107,18 @@ export class InsightsStore {
    * Applies a batch's aggregates exactly once, whatever the retries. Returns how many bucket
    * updates were new (0 when the batch had been applied before).
    */
-  async applyBatch(batchId: string, aggregates: BatchAggregates, nowMs: number): Promise<number> {
+  async applyBatch(
+    batchId: string,
+    aggregates: BatchAggregates,
+    nowMs: number,
+    deadLettersByReason: Partial<Record<string, number>> = {},
+  ): Promise<number> {
     const calls: [string, BucketUpdate[]][] = [];
     for (const [appVersion, deltas] of groupBy(aggregates.deltas, (d) => d.appVersion)) {
       calls.push([this.versionTag(appVersion), deltas.map(versionUpdate)]);
     }
-    calls.push([this.totalsTag, totalsUpdates(aggregates, bucketOf(Math.floor(nowMs / 1000), this.settings.bucketSeconds))]);
+    const processingBucket = bucketOf(Math.floor(nowMs / 1000), this.settings.bucketSeconds);
+    calls.push([this.totalsTag, totalsUpdates(aggregates, processingBucket, deadLettersByReason)]);
     const pipeline = this.redis.pipeline();
     for (const [tag, updates] of calls) {
       (pipeline as unknown as RedisWithApply)[APPLY_COMMAND](...this.scriptArguments(tag, batchId, updates));
@@ -152,6 +159,48 @@ export class InsightsStore {
     await this.redis.multi().sadd(key, batchId).expire(key, 86_400 + this.settings.bucketSeconds).exec();
   }
 
+  /** Per-bucket series for charts: logins per app version, dead letters per reason, late records. */
+  async readSeries(sinceMs: number, untilMs: number): Promise<InsightsSeries> {
+    const size = this.settings.bucketSeconds;
+    const first = bucketOf(Math.floor(sinceMs / 1000), size);
+    const end = Math.ceil(untilMs / 1000 / size) * size;
+    const buckets: number[] = [];
+    for (let b = first; b < end; b += size) buckets.push(b);
+    const versions = await this.redis.zrangebyscore(this.versionsKey, first, '+inf');
+    const pipeline = this.redis.pipeline();
+    for (const b of buckets) pipeline.hgetall(`${this.totalsTag}:${b}:stats`);
+    for (const version of versions) for (const b of buckets) pipeline.hget(`${this.versionTag(version)}:${b}:stats`, 'logins');
+    const values = ((await pipeline.exec()) ?? []).map(([err, value]) => {
+      if (err) throw err;
+      return value;
+    });
+    const totals = values.slice(0, buckets.length) as Record<string, string>[];
+    const deadLettersByReason: Record<string, number[]> = {};
+    totals.forEach((hash, i) => {
+      for (const [field, raw] of Object.entries(hash ?? {})) {
+        if (!field.startsWith('dlq:')) continue;
+        const series = (deadLettersByReason[field.slice(4)] ??= buckets.map(() => 0));
+        series[i] = Number(raw);
+      }
+    });
+    const loginsByVersion: Record<string, number[]> = {};
+    versions.forEach((version, v) => {
+      const series = values.slice(buckets.length * (v + 1), buckets.length * (v + 2)).map((x) => Number(x ?? 0));
+      if (series.some((n) => n > 0)) loginsByVersion[version] = series;
+    });
+    return { buckets, loginsByVersion, deadLettersByReason, late: totals.map((h) => Number(h?.late ?? 0)) };
+  }
+
+  /**
+   * The last `windowSeconds` up to `untilMs`, ending at the end of the bucket that holds
+   * `untilMs`: the current, partial bucket is in, and the window is exactly `windowSeconds` long.
+   */
+  async readWindowEndingAt(untilMs: number, windowSeconds: number, appVersion?: string): Promise<SummaryBody> {
+    const bucketMs = this.settings.bucketSeconds * 1000;
+    const endMs = Math.ceil(untilMs / bucketMs) * bucketMs;
+    return this.readWindow(endMs - windowSeconds * 1000, endMs, appVersion);
+  }
+
   /** The summary of CONTRACT.md for [since, until), resolved to whole buckets. */
   async readWindow(sinceMs: number, untilMs: number, appVersion?: string): Promise<SummaryBody> {
     const size = this.settings.bucketSeconds;
@@ -186,7 +235,13 @@ export class InsightsStore {
       const uniqueDevices = buckets.length > 0 ? Number(values[i++]) : 0;
       if (stats.logins === 0) continue;
       totalLogins += stats.logins;
-      appVersions[version] = { ...stats, unique_users: uniqueUsers, unique_devices: uniqueDevices };
+      appVersions[version] = {
+        logins: stats.logins,
+        unique_users: uniqueUsers,
+        unique_devices: uniqueDevices,
+        device_types: stats.device_types,
+        locales: stats.locales,
+      };
     }
     return {
       window: { start: new Date(first * 1000).toISOString(), end: new Date(end * 1000).toISOString(), seconds: end - first },
@@ -197,6 +252,17 @@ export class InsightsStore {
   }
 }
 
+export interface InsightsSeries {
+  /** Bucket starts, epoch seconds, oldest first. */
+  buckets: number[];
+  /** Logins per bucket (event time), per app version. */
+  loginsByVersion: Record<string, number[]>;
+  /** Dead letters per bucket (processing time), per reason. */
+  deadLettersByReason: Record<string, number[]>;
+  /** Late records per bucket (processing time). */
+  late: number[];
+}
+
 function versionUpdate(delta: BucketDelta): BucketUpdate {
   const fields: [string, number][] = [['logins', delta.logins]];
   for (const [type, n] of Object.entries(delta.deviceTypes)) fields.push([`d:${type}`, n]);
@@ -204,8 +270,8 @@ function versionUpdate(delta: BucketDelta): BucketUpdate {
   return { bucket: delta.bucket, users: delta.users, devices: delta.devices, fields };
 }
 
-/** Totals across versions per bucket, plus the late count in the processing-time bucket. */
-function totalsUpdates(aggregates: BatchAggregates, nowBucket: number): BucketUpdate[] {
+/** Totals across versions per bucket, plus late records and dead letters in the processing-time bucket. */
+function totalsUpdates(aggregates: BatchAggregates, nowBucket: number, deadLettersByReason: Partial<Record<string, number>>): BucketUpdate[] {
   const byBucket = new Map<number, { users: Set<string>; logins: number }>();
   for (const d of aggregates.deltas) {
     const entry = byBucket.get(d.bucket) ?? { users: new Set<string>(), logins: 0 };
@@ -219,10 +285,13 @@ function totalsUpdates(aggregates: BatchAggregates, nowBucket: number): BucketUp
     devices: [],
     fields: [['logins', logins]],
   }));
-  if (aggregates.late > 0) {
+  const processingFields: [string, number][] = [];
+  if (aggregates.late > 0) processingFields.push(['late', aggregates.late]);
+  for (const [reason, n] of Object.entries(deadLettersByReason)) if (n) processingFields.push([`dlq:${reason}`, n]);
+  if (processingFields.length > 0) {
     const existing = updates.find((u) => u.bucket === nowBucket);
-    if (existing) existing.fields.push(['late', aggregates.late]);
-    else updates.push({ bucket: nowBucket, users: [], devices: [], fields: [['late', aggregates.late]] });
+    if (existing) existing.fields.push(...processingFields);
+    else updates.push({ bucket: nowBucket, users: [], devices: [], fields: processingFields });
   }
   return updates;
 }

@@ -10,6 +10,8 @@ import type { Summary } from '../domain/types';
 export interface InsightsSettings {
   intervalSeconds: number;
   windowSeconds: number;
+  /** Summaries before the workflow continues as new (keeps its history small). */
+  summariesPerRun?: number;
 }
 
 export interface InsightsState {
@@ -27,7 +29,7 @@ const { publishSummary } = proxyActivities<InsightsActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
 
-const MAX_SUMMARIES_PER_RUN = 200;
+const DEFAULT_SUMMARIES_PER_RUN = 200;
 
 export async function insightsWorkflow(state: InsightsState): Promise<void> {
   let { settings, latest } = state;
@@ -38,7 +40,8 @@ export async function insightsWorkflow(state: InsightsState): Promise<void> {
     settings = next;
     reconfigured = true;
   });
-  for (let published = 0; published < MAX_SUMMARIES_PER_RUN && !workflowInfo().continueAsNewSuggested; published++) {
+  const perRun = settings.summariesPerRun ?? DEFAULT_SUMMARIES_PER_RUN;
+  for (let published = 0; published < perRun && !workflowInfo().continueAsNewSuggested; published++) {
     if (latest !== undefined) {
       // Wake early on a new configuration, so that a shorter interval applies at once.
       await condition(() => reconfigured, settings.intervalSeconds * 1000);

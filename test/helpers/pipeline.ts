@@ -94,7 +94,7 @@ export class PipelineHarness {
   }
 
   redis(): Redis {
-    this.redisClient ??= createRedis(this.config.redis);
+    if (!this.redisClient || this.redisClient.status === 'end') this.redisClient = createRedis(this.config.redis);
     return this.redisClient;
   }
 

@@ -247,7 +247,7 @@ ok('ipMasking truncate: 2001:db8:abcd:12::1 to /48', rec({ ip: '2001:db8:abcd:12
 ok('ipMasking truncate: 1:2:3:4:5:6:7:8 to /48', rec({ ip: '1:2:3:4:5:6:7:8' }), { ip: '1:2:3::' }, truncate);
 ok('ipMasking truncate: 2001:db8::1 to /48', rec({ ip: '2001:db8::1' }), { ip: '2001:db8:0::' }, truncate);
 ok('ipMasking truncate: ::1 to /48', rec({ ip: '::1' }), { ip: '0:0:0::' }, truncate);
-ok('ipMasking truncate: ::ffff:1.2.3.4 to /48', rec({ ip: '::ffff:1.2.3.4' }), { ip: '0:0:0::' }, truncate);
+ok('ipMasking truncate: ::ffff:1.2.3.4 is masked as the IPv4 address it is (/24)', rec({ ip: '::ffff:1.2.3.4' }), { ip: '::ffff:1.2.3.0' }, truncate);
 ok('ipMasking truncate: absent ip stays null', rec({ ip: undefined }), { ip: null, ...missing('ip') }, truncate);
 bad('ipMasking truncate: an invalid ip is still invalid', rec({ ip: '256.1.1.1' }), 'invalid_field', 'ip', truncate);
 
@@ -255,6 +255,7 @@ bad('ipMasking truncate: an invalid ip is still invalid', rec({ ip: '256.1.1.1' 
 ok('device_id absent', rec({ device_id: undefined }), { device_id: null, ...missing('device_id') });
 ok('device_id null', rec({ device_id: null }), { device_id: null, ...missing('device_id') });
 ok('device_id blank', rec({ device_id: ' ' }), { device_id: null, ...missing('device_id') });
+ok('device_id is kept exactly as sent (an identifier is not trimmed)', rec({ device_id: '  abc  ' }), { device_id: '  abc  ' });
 ok('device_id of 900 KB', () => rec({ device_id: big('d') }), { device_id: big('d') });
 bad('device_id a number', rec({ device_id: 42 }), 'invalid_field', 'device_id');
 bad('device_id an object', rec({ device_id: { id: DEVICE } }), 'invalid_field', 'device_id');
@@ -370,6 +371,24 @@ describe('transformRecord: contract record rules', function () {
     for (const key of ['isAdmin', 'user_id', 'app_version', 'timestamp', 'device_type']) {
       assert.equal(Object.hasOwn(Object.prototype, key), false, `Object.prototype has ${key}`);
       assert.equal(({} as Record<string, unknown>)[key], undefined);
+    }
+  });
+
+  it('reads own properties only, even when Object.prototype is polluted by someone else', () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    const names = ['user_id', 'ip', 'device_type', 'locale', 'device_id'];
+    try {
+      for (const name of names) proto[name] = name === 'ip' ? 'not-an-ip' : 'inherited';
+      const noUser = transformRecord(text('{"app_version":"2.3.0","timestamp":1720589697}'), CTX);
+      assert.deepStrictEqual(noUser.ok ? 'ok' : [noUser.rejection.reason, noUser.rejection.field], ['missing_field', 'user_id']);
+      const minimal = transformRecord(text('{"user_id":"u","app_version":"2.3.0","timestamp":1720589697}'), CTX);
+      if (!minimal.ok) return assert.fail(JSON.stringify(minimal.rejection));
+      assert.deepStrictEqual(
+        [minimal.login.device_type, minimal.login.locale, minimal.login.ip, minimal.login.device_id, minimal.login.missing_fields],
+        ['unknown', 'unknown', null, null, ['device_id', 'device_type', 'ip', 'locale']],
+      );
+    } finally {
+      for (const name of names) delete proto[name];
     }
   });
 

@@ -1,0 +1,48 @@
+/** `npm run tail -- [--topic T] [--from-beginning]`: pretty-prints a topic, headers included. */
+import { randomBytes } from 'node:crypto';
+import { createKafka } from '../clients/kafka';
+import { isInteractive, loadConfig } from '../config';
+import { createLogger } from '../log';
+import { onShutdownSignals } from '../shutdown';
+import { parseOptions, runMain } from './main';
+
+runMain(async () => {
+  const config = loadConfig();
+  const opts = parseOptions(process.argv.slice(2), { topic: 'string', 'from-beginning': 'boolean', json: 'boolean' });
+  const topic = opts.topic ?? config.kafka.outputTopic;
+  const logger = createLogger('tail', { log: { ...config.log, level: 'warn' } });
+  const kafka = createKafka(config.kafka, { logger });
+  // A throwaway group: tailing never moves the pipeline's offsets.
+  const consumer = kafka.consumer({ groupId: `tail-${randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 250 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: opts['from-beginning'] ?? false });
+  const color = isInteractive();
+  const dim = (s: string) => (color ? `\x1b[2m${s}\x1b[0m` : s);
+  const bold = (s: string) => (color ? `\x1b[1m${s}\x1b[0m` : s);
+  onShutdownSignals(logger, () => consumer.disconnect());
+  process.stderr.write(`Tailing ${topic}${opts['from-beginning'] ? ' from the beginning' : ''}; Ctrl-C to stop.\n`);
+  await consumer.run({
+    eachMessage: async ({ partition, message }) => {
+      const headers = Object.entries(message.headers ?? {}).map(([k, v]) => `${k}=${v?.toString() ?? ''}`);
+      const value = message.value === null ? null : message.value.toString('utf8');
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify({ partition, offset: message.offset, key: message.key?.toString() ?? null, headers: Object.fromEntries(headers.map((h) => h.split(/=(.*)/s).slice(0, 2))), value })}\n`);
+        return;
+      }
+      process.stdout.write(
+        `${bold(`${topic}[${partition}]@${message.offset}`)} ${dim(new Date(Number(message.timestamp)).toISOString())} key=${message.key?.toString() ?? 'null'}\n` +
+          (headers.length ? `  ${dim(headers.join('  '))}\n` : '') +
+          `  ${prettyValue(value)}\n`,
+      );
+    },
+  });
+});
+
+function prettyValue(value: string | null): string {
+  if (value === null) return 'null';
+  try {
+    return JSON.stringify(JSON.parse(value), null, 2).replace(/\n/g, '\n  ');
+  } catch {
+    return JSON.stringify(value.length > 2000 ? `${value.slice(0, 2000)}…` : value);
+  }
+}
