@@ -10,9 +10,10 @@ const ENTRIES = {
   worker: 'lib/src/worker/main.js',
   bridge: 'lib/src/bridge/main.js',
   generator: 'lib/src/cli/generate.js',
+  dashboard: 'lib/src/dashboard/main.js',
   start: 'scripts/run.mjs',
 } as const;
-const READY_LINE = { worker: 'Worker running', bridge: 'Bridge running', generator: '', start: '' } as const;
+const READY_LINE = { worker: 'Worker running', bridge: 'Bridge running', generator: '', dashboard: 'Dashboard at', start: '' } as const;
 
 export const LOG_DIR = join(ROOT, '.data', 'test-logs');
 

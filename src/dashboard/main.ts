@@ -1,0 +1,53 @@
+/**
+ * `npm run dashboard`: a live page on DASHBOARD_HOST:DASHBOARD_PORT (loopback:3000 by default)
+ * with logins per minute per app version over the last hour, the current summary window,
+ * dead letters by reason, the consumer lag on INPUT_TOPIC and links into the Temporal Web UI.
+ * Redis or Kafka being down shows on the page; it does not stop the dashboard.
+ */
+import { runMain } from '../cli/main';
+import { createKafka } from '../clients/kafka';
+import { createRedis } from '../clients/redis';
+import { loadConfig } from '../config';
+import { InsightsStore } from '../insights/store';
+import { createLogger } from '../log';
+import { onShutdownSignals } from '../shutdown';
+import { OverviewSource } from './overview';
+import { startDashboardServer } from './server';
+
+runMain(async () => {
+  const config = loadConfig();
+  const logger = createLogger('dashboard', config);
+  const redis = createRedis(config.redis);
+  // ioredis reconnects on its own; the overview reports the outage, so only note it here.
+  let redisDown = false;
+  redis.on('error', (err: Error) => {
+    if (!redisDown) logger.warn({ err: err.message }, 'Redis connection error (reconnecting)');
+    redisDown = true;
+  });
+  redis.on('ready', () => {
+    if (redisDown) logger.info('Redis connected again');
+    redisDown = false;
+  });
+  // Quick to give up: a poll should report Kafka as unreachable within seconds, not hang.
+  const admin = createKafka(config.kafka, { clientId: `${config.kafka.clientId}-dashboard`, fast: true }).admin();
+  const store = new InsightsStore(redis, { prefix: config.redis.prefix, ...config.aggregates });
+  const source = new OverviewSource({ config, store, redis, admin, logger });
+  let server;
+  try {
+    server = await startDashboardServer({ host: config.http.dashboardHost, port: config.http.dashboardPort, overview: () => source.read(), logger });
+  } catch (err) {
+    redis.disconnect();
+    throw err;
+  }
+  const listening = server;
+  onShutdownSignals(logger, async () => {
+    await listening.close();
+    await source.close();
+    await redis.quit().catch(() => redis.disconnect());
+    logger.info('Dashboard stopped');
+  });
+  logger.info(
+    { host: listening.host, port: listening.port, inputTopic: config.kafka.inputTopic, groupId: config.kafka.groupId },
+    `Dashboard at ${listening.url}`,
+  );
+});
