@@ -63,8 +63,10 @@ function ensureBuild() {
   const stamp = join(root, 'lib', '.buildstamp');
   const sources = Math.max(newestIn(join(root, 'src')), newestIn(join(root, 'test')), mtime(join(root, 'tsconfig.json')), mtime(join(root, 'package-lock.json')));
   if (mtime(stamp) >= sources) return;
-  process.stderr.write('Building (tsc)…\n');
+  process.stderr.write('Building (tsc, workflow bundle)…\n');
   run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
+  // The workflow bundle, prebuilt so that workers need not load webpack (src/worker/bundle.ts).
+  run(process.execPath, [join(root, 'lib', 'src', 'worker', 'bundle.js')]);
   writeFileSync(stamp, new Date().toISOString());
 }
 

@@ -12,9 +12,9 @@
 import type { Producer, Message, IHeaders } from 'kafkajs';
 import { ApplicationFailure } from '@temporalio/common';
 import { aggregateLogins } from '../domain/aggregates';
-import { decodeBytes } from '../domain/bytes';
+import { decodeBytes, decodeRecords } from '../domain/bytes';
 import { transformRecord } from '../domain/transform';
-import type { BatchInput, BatchResult, DeadLetterReason, ProcessedLogin, Rejection } from '../domain/types';
+import type { BatchInput, BatchMeta, BatchResult, DeadLetterReason, ProcessedLogin, Rejection } from '../domain/types';
 import type { InsightsStore } from '../insights/store';
 import type { Config } from '../config';
 import type { WorkerMetrics } from '../metrics';
@@ -44,8 +44,8 @@ const MAX_SEND_BYTES = 512 * 1024;
 export function createBatchActivities(deps: BatchActivityDeps) {
   const { config, metrics } = deps;
 
-  async function handleBatch(input: BatchInput, processedAtMs: number): Promise<BatchResult> {
-    assertBatch(input);
+  async function handleBatch(meta: BatchMeta, records: Uint8Array, processedAtMs: number): Promise<BatchResult> {
+    const input = decodeBatch(meta, records);
     const stopBatchTimer = metrics?.batchDuration.startTimer();
     const { logins, deadLetters } = transformBatch(input, processedAtMs, config);
     const aggregates = aggregateLogins(
@@ -77,10 +77,17 @@ export function createBatchActivities(deps: BatchActivityDeps) {
 export type BatchActivities = ReturnType<typeof createBatchActivities>;
 
 /** A malformed batch is a bug upstream, not an outage: retrying cannot help. */
-function assertBatch(input: BatchInput): void {
-  if (!input || !Array.isArray(input.records) || typeof input.batchId !== 'string' || typeof input.topic !== 'string') {
-    throw ApplicationFailure.nonRetryable('The batch input is malformed: it lacks batchId, topic or records.', 'InvalidBatchInput');
+function decodeBatch(meta: BatchMeta, blob: Uint8Array): BatchInput {
+  let records: unknown;
+  try {
+    records = decodeRecords(blob);
+  } catch {
+    records = undefined;
   }
+  if (!meta || typeof meta.batchId !== 'string' || typeof meta.topic !== 'string' || !Array.isArray(records) || records.length !== meta.count) {
+    throw ApplicationFailure.nonRetryable('The batch input is malformed: its metadata or its records do not decode.', 'InvalidBatchInput');
+  }
+  return { ...meta, records: records as BatchInput['records'] };
 }
 
 export function transformBatch(

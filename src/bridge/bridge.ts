@@ -5,7 +5,8 @@
  * and only for partitions the bridge still owns.
  */
 import type { Client } from '@temporalio/client';
-import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import { FastJavaCompatiblePartitioner } from '../clients/partitioner';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config';
 import { batchId } from '../domain/batch';
@@ -189,7 +190,7 @@ export class Bridge {
   private async deadLetterOversized(topic: string, partition: number, message: EncodedMessage): Promise<{ coveredThrough: bigint }> {
     const { kafka, config, logger } = this.deps;
     if (!this.deadLetterProducer) {
-      this.deadLetterProducer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+      this.deadLetterProducer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: FastJavaCompatiblePartitioner });
       await this.deadLetterProducer.connect();
     }
     const { offset } = message.record;

@@ -26,7 +26,8 @@ const RECORD_OVERHEAD = 48;
 export function encodeMessage(message: FetchedMessage): EncodedMessage {
   const key = encodeBytes(message.key);
   const value = encodeBytes(message.value);
-  return { record: { offset: message.offset, key, value }, size: encodedSize(key) + encodedSize(value) + message.offset.length + RECORD_OVERHEAD };
+  const size = encodedSize(message.key, key) + encodedSize(message.value, value) + message.offset.length + RECORD_OVERHEAD;
+  return { record: { offset: message.offset, key, value }, size };
 }
 
 export function isOversized(message: EncodedMessage): boolean {

@@ -12,7 +12,8 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type Client, type WorkflowHandle } from '@temporalio/client';
 import { batchId, batchWorkflowId, type BatchMemo } from '../domain/batch';
 import { BATCH_PARTITION, BATCH_TOPIC } from '../domain/search-attributes';
-import type { BatchInput, BatchRecord } from '../domain/types';
+import { encodeRecords } from '../domain/bytes';
+import type { BatchInput, BatchMeta, BatchRecord } from '../domain/types';
 import type { processBatch } from '../workflows/batch';
 
 export interface HandOffResult {
@@ -41,8 +42,13 @@ export function buildBatch(groupId: string, topic: string, partition: number, re
     partition,
     firstOffset,
     lastOffset: records[records.length - 1]!.offset,
+    count: records.length,
     records,
   };
+}
+
+function metaOf({ records: _records, ...meta }: BatchInput): BatchMeta {
+  return meta;
 }
 
 /** Starts the batch's workflow, or adopts the one an earlier run started at the same first offset. */
@@ -59,7 +65,7 @@ export async function handOff(target: HandOffTarget, batch: BatchInput): Promise
     const handle = await target.client.workflow.start<typeof processBatch>('processBatch', {
       workflowId,
       taskQueue: target.taskQueue,
-      args: [batch],
+      args: [metaOf(batch), encodeRecords(batch.records)],
       memo: { ...memo },
       typedSearchAttributes: [
         { key: BATCH_TOPIC, value: batch.topic },

@@ -2,7 +2,7 @@
  * `npm run generate -- [--rate N] [--count N] [--invalid-ratio R] [--topic T] [--app-versions a,b]`:
  * login records like the original generator's, at N records/s (0 = as fast as possible).
  */
-import { Partitioners } from 'kafkajs';
+import { FastJavaCompatiblePartitioner } from '../clients/partitioner';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createKafka } from '../clients/kafka';
 import { ensureTopics } from '../clients/topics';
@@ -34,7 +34,7 @@ runMain(async () => {
 
   const kafka = createKafka(config.kafka, { logger });
   await ensureTopics(kafka, [topic]);
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+  const producer = kafka.producer({ createPartitioner: FastJavaCompatiblePartitioner, allowAutoTopicCreation: false });
   await producer.connect();
   let stopped = false;
   let finished: () => void = () => undefined;

@@ -22,13 +22,22 @@ export interface BatchRecord {
   value: EncodedBytes | null;
 }
 
-/** One workflow's input: consecutive records of one partition. */
-export interface BatchInput {
+/** A batch but its records: what the workflow itself looks at. */
+export interface BatchMeta {
   batchId: string;
   topic: string;
   partition: number;
   firstOffset: string;
   lastOffset: string;
+  count: number;
+}
+
+/**
+ * Consecutive records of one partition. On the wire the records travel as one opaque UTF-8 JSON
+ * blob (src/domain/bytes.ts), so that the workflow passes them to its activity without parsing
+ * them: a batch is decoded once, where it is processed.
+ */
+export interface BatchInput extends BatchMeta {
   records: BatchRecord[];
 }
 

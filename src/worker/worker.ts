@@ -5,7 +5,8 @@
  */
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { Partitioners, type Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
+import { FastJavaCompatiblePartitioner } from '../clients/partitioner';
 import type Redis from 'ioredis';
 import type { Registry } from 'prom-client';
 import { createBatchActivities } from '../activities/batch';
@@ -19,6 +20,7 @@ import { payloadCodecs } from '../domain/codec';
 import { InsightsStore } from '../insights/store';
 import type { Logger } from '../log';
 import { createWorkerMetrics } from '../metrics';
+import { workflowSource } from './bundle';
 import { ensureInsightsWorkflow } from './insights';
 import { ensureSearchAttributes } from './search-attributes';
 
@@ -34,7 +36,7 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
   const kafka = createKafka(config.kafka, { logger });
   const producer = kafka.producer({
     allowAutoTopicCreation: false,
-    createPartitioner: Partitioners.DefaultPartitioner,
+    createPartitioner: FastJavaCompatiblePartitioner,
     retry: { retries: 5, initialRetryTime: 300 },
   });
   let producerConnected = false;
@@ -54,7 +56,7 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
-      workflowsPath: require.resolve('../workflows'),
+      ...workflowSource(),
       activities: {
         ...createBatchActivities({ producer, store, config, metrics }),
         ...createInsightsActivities({ producer, store, config, metrics }),
@@ -62,6 +64,10 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
       dataConverter: { payloadCodecs },
       maxConcurrentLocalActivityExecutions: config.worker.maxConcurrentBatches,
       maxConcurrentWorkflowTaskExecutions: Math.max(2, config.worker.maxConcurrentBatches),
+      // A batch workflow never returns to its worker (it completes in its first task), so most
+      // pollers belong on the normal queue, not on the sticky one that the default favours 4:1.
+      maxConcurrentWorkflowTaskPolls: 10,
+      nonStickyToStickyPollRatio: 0.8,
       maxConcurrentActivityTaskExecutions: 4,
       // Batch workflows finish in one task: a small cache is all the insights workflow needs.
       maxCachedWorkflows: Math.max(4, config.worker.maxConcurrentBatches * 2),

@@ -6,7 +6,7 @@
 import { proxyLocalActivities, upsertMemo, upsertSearchAttributes, workflowInfo, type LocalActivityOptions } from '@temporalio/workflow';
 import type { BatchActivities } from '../activities/batch';
 import { DEAD_LETTER_COUNT, LOGIN_COUNT } from '../domain/search-attributes';
-import type { BatchInput, BatchResult } from '../domain/types';
+import type { BatchMeta, BatchResult } from '../domain/types';
 
 /** An outage (Kafka, Redis) is retried until it passes; bad data never reaches here as an error. */
 const BATCH_ACTIVITY_OPTIONS: LocalActivityOptions = {
@@ -22,9 +22,10 @@ const BATCH_ACTIVITY_OPTIONS: LocalActivityOptions = {
 
 const { handleBatch } = proxyLocalActivities<BatchActivities>(BATCH_ACTIVITY_OPTIONS);
 
-export async function processBatch(input: BatchInput): Promise<BatchResult> {
+/** `records` is the batch's records as one opaque blob: the workflow hands it on unparsed. */
+export async function processBatch(meta: BatchMeta, records: Uint8Array): Promise<BatchResult> {
   // The run's start time, not the clock: every retry judges timestamps against the same "now".
-  const result = await handleBatch(input, workflowInfo().runStartTime.getTime());
+  const result = await handleBatch(meta, records, workflowInfo().runStartTime.getTime());
   upsertMemo({ logins: result.logins, deadLetters: result.deadLetters, late: result.late });
   upsertSearchAttributes([
     { key: LOGIN_COUNT, value: result.logins },

@@ -120,10 +120,10 @@ describe('rolling insights', function () {
       const real = createBatchActivities({ producer, store, config });
       const attempts = new Map<string, number>();
       // The activity does all its work, then fails once: Temporal retries it in full.
-      const handleBatch: typeof real.handleBatch = async (input, processedAtMs) => {
-        const result = await real.handleBatch(input, processedAtMs);
-        const n = (attempts.get(input.batchId) ?? 0) + 1;
-        attempts.set(input.batchId, n);
+      const handleBatch: typeof real.handleBatch = async (meta, records, processedAtMs) => {
+        const result = await real.handleBatch(meta, records, processedAtMs);
+        const n = (attempts.get(meta.batchId) ?? 0) + 1;
+        attempts.set(meta.batchId, n);
         if (n === 1) throw new Error('injected failure after a successful attempt');
         return result;
       };

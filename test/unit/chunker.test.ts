@@ -73,13 +73,13 @@ describe('chunker', () => {
           const m = encodeMessage(msg(offset.toString(), Buffer.from(value), key === null ? null : Buffer.from(key)));
           assert.ok(m.size >= jsonBytes(m.record), `size ${m.size} < ${jsonBytes(m.record)} for ${JSON.stringify(value)}`);
           const encoded = encodeBytes(Buffer.from(value));
-          assert.ok(encodedSize(encoded) >= jsonBytes(encoded));
+          assert.ok(encodedSize(Buffer.from(value), encoded) >= jsonBytes(encoded));
         }),
         { numRuns: 500 },
       );
     });
 
-    it('a size is never below the real JSON size for large values (exact measure from 16 KiB)', () => {
+    it('a size is never below the real JSON size for large values', () => {
       fc.assert(
         fc.property(nastyChar, fc.integer({ min: 16 * 1024 - 4, max: 40_000 }), fc.string({ maxLength: 20 }), (ch, n, tail) => {
           const value = Buffer.from(ch.repeat(n) + tail);
@@ -96,7 +96,8 @@ describe('chunker', () => {
           const m = encodeMessage(msg(42, Buffer.from(bytes), Buffer.from(bytes.slice(0, 10))));
           assert.ok(m.size >= jsonBytes(m.record));
           const encoded = encodeBytes(Buffer.from(bytes));
-          assert.ok(encodedSize(encoded) >= jsonBytes(encoded), `${encodedSize(encoded)} < ${jsonBytes(encoded)}`);
+          const size = encodedSize(Buffer.from(bytes), encoded);
+          assert.ok(size >= jsonBytes(encoded), `${size} < ${jsonBytes(encoded)}`);
         }),
         { numRuns: 200 },
       );
