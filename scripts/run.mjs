@@ -19,7 +19,6 @@ const entries = {
   tail: 'lib/src/cli/tail.js',
   bench: 'lib/src/cli/bench.js',
   dashboard: 'lib/src/dashboard/main.js',
-  faults: 'lib/src/cli/faults.js',
 };
 
 function fail(sentence) {

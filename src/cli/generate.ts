@@ -8,7 +8,7 @@ import { createKafka } from '../clients/kafka';
 import { ensureTopics } from '../clients/topics';
 import { isInteractive, loadConfig } from '../config';
 import { createGenerator } from '../generator/records';
-import { createLogger } from '../log';
+import { createLogger, type Logger } from '../log';
 import { onShutdownSignals } from '../shutdown';
 import { parseOptions, runMain, UsageError } from './main';
 import { ProgressBar } from './progress';
@@ -55,7 +55,7 @@ runMain(async () => {
       const { key, value } = next();
       return { key, value };
     });
-    await producer.send({ topic, messages, acks: -1 });
+    if (!(await sendUntilAcknowledged(() => producer.send({ topic, messages, acks: -1 }), () => stopped, logger))) break;
     sent += n;
     progress?.update(sent);
     if (rate > 0) {
@@ -70,6 +70,24 @@ runMain(async () => {
   await producer.disconnect();
   finished();
 });
+
+/**
+ * Sends, retrying through a broker outage rather than dying: the same records again, so that a
+ * count is a count. Returns false when stopped before an acknowledgement.
+ */
+async function sendUntilAcknowledged(send: () => Promise<unknown>, stopped: () => boolean, logger: Logger): Promise<boolean> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await send();
+      return true;
+    } catch (err) {
+      if (stopped()) return false;
+      const delay = Math.min(500 * 2 ** attempt, 5_000);
+      logger.warn({ err: (err as Error).message, retryInMs: delay }, 'Kafka did not take the records; retrying');
+      await sleep(delay);
+    }
+  }
+}
 
 function numberOption(name: string, text: string, min: number, max = Infinity): number {
   const n = Number(text);

@@ -9,7 +9,18 @@ import { hostAndPort, KAFKA_VERSION, SCALA_VERSION, type StackLayout } from './l
 import { runSync, runVisible, startDetached, which } from './proc';
 import type { Service } from './service';
 
-export function kafkaService(config: Config, layout: StackLayout): Service {
+/**
+ * A second listener for trying secured clients locally: SASL (PLAIN, SCRAM-SHA-256/512) over
+ * TLS, with SCRAM users created when the storage is formatted.
+ */
+export interface SecureListener {
+  port: number;
+  /** PEM file with the broker's private key (PKCS#8) followed by its certificate chain. */
+  keystorePem: string;
+  users: { name: string; password: string }[];
+}
+
+export function kafkaService(config: Config, layout: StackLayout, secure?: SecureListener): Service {
   const broker = config.kafka.brokers[0]!;
   const { host, port } = hostAndPort(broker);
   return {
@@ -20,7 +31,7 @@ export function kafkaService(config: Config, layout: StackLayout): Service {
     startTimeoutMs: 90_000,
     isHealthy: () => kafkaAnswers(config),
     install: () => ensureKafkaJars(config, layout),
-    start: () => startKafka(config, layout, host, port),
+    start: () => startKafka(config, layout, host, port, secure),
   };
 }
 
@@ -60,7 +71,7 @@ async function ensureKafkaJars(config: Config, layout: StackLayout): Promise<voi
   mkdirSync(staging, { recursive: true });
   writeFileSync(join(staging, 'pom.xml'), kafkaPom());
   console.log(`Fetching Apache Kafka ${KAFKA_VERSION} jars from Maven Central into ${home} (first run only)…`);
-  await runVisible(mvn, ['-q', '-B', 'dependency:copy-dependencies', '-DincludeScope=runtime', '-DoutputDirectory=libs'], {
+  await runVisible(mvn, ['-q', '-B', '-Dstyle.color=never', 'dependency:copy-dependencies', '-DincludeScope=runtime', '-DoutputDirectory=libs'], {
     cwd: staging,
   });
   rmSync(home, { recursive: true, force: true });
@@ -80,14 +91,14 @@ function kafkaPom(): string {
 `;
 }
 
-async function startKafka(config: Config, layout: StackLayout, host: string, port: number): Promise<void> {
+async function startKafka(config: Config, layout: StackLayout, host: string, port: number, secure?: SecureListener): Promise<void> {
   const java = requireJava(config);
   mkdirSync(layout.kafka.dataDir, { recursive: true });
-  writeFileSync(layout.kafka.configFile, serverProperties(layout, host, port));
+  writeFileSync(layout.kafka.configFile, serverProperties(layout, host, port) + (secure ? secureProperties(host, port, secure) : ''));
   writeFileSync(layout.kafka.log4jFile, log4jProperties(join(layout.dir, 'logs')));
   const classpath = `${layout.kafkaLibs}/*`;
   const jvm = [`-Dlog4j.configuration=file:${layout.kafka.log4jFile}`, `-Dkafka.logs.dir=${join(layout.dir, 'logs')}`];
-  formatStorage(java, classpath, jvm, layout);
+  formatStorage(java, classpath, jvm, layout, secure);
   startDetached(layout.kafka, java, [
     '-Xms256m',
     '-Xmx1g',
@@ -103,14 +114,28 @@ async function startKafka(config: Config, layout: StackLayout, host: string, por
 }
 
 /** Formats the log directory once; the cluster id is kept so that later starts find their data. */
-function formatStorage(java: string, classpath: string, jvm: string[], layout: StackLayout): void {
+function formatStorage(java: string, classpath: string, jvm: string[], layout: StackLayout, secure?: SecureListener): void {
   if (!existsSync(layout.kafka.clusterIdFile)) {
     writeFileSync(layout.kafka.clusterIdFile, randomBytes(16).toString('base64url'));
   }
   const clusterId = readFileSync(layout.kafka.clusterIdFile, 'utf8').trim();
   const result = runSync(
     java,
-    [...jvm, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', layout.kafka.configFile, '--ignore-formatted'],
+    [
+      ...jvm,
+      '-cp',
+      classpath,
+      'kafka.tools.StorageTool',
+      'format',
+      '-t',
+      clusterId,
+      '-c',
+      layout.kafka.configFile,
+      '--ignore-formatted',
+      ...(secure?.users.flatMap((u) =>
+        ['SCRAM-SHA-256', 'SCRAM-SHA-512'].flatMap((m) => ['--add-scram', `${m}=[name=${u.name},password=${u.password}]`]),
+      ) ?? []),
+    ],
     { timeoutMs: 60_000 },
   );
   if (result.status !== 0) throw new StackStartError(`Kafka storage format failed: ${result.output.trim().split('\n').pop()}`);
@@ -142,6 +167,23 @@ num.network.threads=2
 num.io.threads=4
 log.retention.hours=168
 log.segment.bytes=268435456
+`;
+}
+
+/** Later keys win in a properties file: these replace the listener settings above. */
+function secureProperties(host: string, port: number, secure: SecureListener): string {
+  const plainUsers = secure.users.map((u) => `user_${u.name}="${u.password}"`).join(' ');
+  return `
+# The secured listener (SASL over TLS).
+listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${port + 1},SASL_SSL://${host}:${secure.port}
+advertised.listeners=PLAINTEXT://${host}:${port},SASL_SSL://${host}:${secure.port}
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${plainUsers};
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=${secure.keystorePem}
 `;
 }
 

@@ -7,7 +7,13 @@ import type { StackLayout } from './layout';
 import { runVisible, startDetached, which } from './proc';
 import type { Service } from './service';
 
-export function redisService(config: Config, layout: StackLayout): Service {
+/** TLS for trying rediss:// clients locally: the server's certificate and key (PEM). */
+export interface RedisTls {
+  certFile: string;
+  keyFile: string;
+}
+
+export function redisService(config: Config, layout: StackLayout, tls?: RedisTls): Service {
   const url = new URL(config.redis.url);
   const host = url.hostname || '127.0.0.1';
   const port = Number(url.port || 6379);
@@ -23,7 +29,7 @@ export function redisService(config: Config, layout: StackLayout): Service {
     },
     start: async () => {
       mkdirSync(layout.redis.dataDir, { recursive: true });
-      writeFileSync(layout.redis.configFile, redisConf(layout, host, port, decodeURIComponent(url.password)));
+      writeFileSync(layout.redis.configFile, redisConf(layout, host, port, decodeURIComponent(url.password), tls));
       startDetached(layout.redis, redisServer(config)!, [layout.redis.configFile]);
     },
   };
@@ -59,10 +65,13 @@ async function installRedis(config: Config): Promise<void> {
   await runVisible(apt, ['-qq', 'install', '-y', '--no-install-recommends', 'redis-server'], { env });
 }
 
-function redisConf(layout: StackLayout, host: string, port: number, password: string): string {
+function redisConf(layout: StackLayout, host: string, port: number, password: string, tls?: RedisTls): string {
+  const listen = tls
+    ? `port 0\ntls-port ${port}\ntls-cert-file ${tls.certFile}\ntls-key-file ${tls.keyFile}\ntls-auth-clients no`
+    : `port ${port}`;
   return `# Written by the login-pipeline stack on each start; edit src/stack/redis.ts instead.
 bind ${host}
-port ${port}
+${listen}
 dir ${layout.redis.dataDir}
 daemonize no
 appendonly yes

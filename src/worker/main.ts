@@ -31,6 +31,8 @@ runMain(async () => {
   logger.info({ port: ops.port }, 'Serving /metrics, /healthz and /readyz');
   onShutdownSignals(logger, async () => {
     await worker.shutdown();
+    await ops.close();
+    logger.info('Worker stopped');
   });
   try {
     await worker.done;

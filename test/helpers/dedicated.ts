@@ -2,12 +2,13 @@
  * A service of the local stack started only for one test, on its own port and state folder, so
  * that the test may kill it without disturbing the shared stack.
  */
+import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadConfig, type Config, type Environment } from '../../src/config';
-import { kafkaService } from '../../src/stack/kafka';
+import { kafkaService, type SecureListener } from '../../src/stack/kafka';
 import { stackLayout } from '../../src/stack/layout';
 import { runningPid, signalGroup, stopGracefully, waitUntil } from '../../src/stack/proc';
-import { redisService } from '../../src/stack/redis';
+import { redisService, type RedisTls } from '../../src/stack/redis';
 import type { Service } from '../../src/stack/service';
 import { temporalService } from '../../src/stack/temporal';
 
@@ -21,17 +22,27 @@ export class DedicatedService {
     readonly kind: 'kafka' | 'redis' | 'temporal',
     readonly name: string,
     port: number,
+    extras: { kafkaSecure?: SecureListener; redisTls?: RedisTls & { caFile: string }; redisPassword?: string } = {},
   ) {
     const env: Environment = {
       ...process.env,
       STACK_DIR: join(ROOT, '.data', 'test-stacks', name),
       KAFKA_BROKERS: kind === 'kafka' ? `127.0.0.1:${port}` : process.env.KAFKA_BROKERS,
-      REDIS_URL: kind === 'redis' ? `redis://127.0.0.1:${port}` : process.env.REDIS_URL,
+      REDIS_URL:
+        kind === 'redis'
+          ? `${extras.redisTls ? 'rediss' : 'redis'}://${extras.redisPassword ? `:${encodeURIComponent(extras.redisPassword)}@` : ''}127.0.0.1:${port}`
+          : process.env.REDIS_URL,
+      REDIS_TLS_CA_FILE: kind === 'redis' ? extras.redisTls?.caFile : process.env.REDIS_TLS_CA_FILE,
       TEMPORAL_ADDRESS: kind === 'temporal' ? `127.0.0.1:${port}` : process.env.TEMPORAL_ADDRESS,
     };
     this.config = loadConfig(env);
     const layout = stackLayout(this.config);
-    this.service = { kafka: kafkaService, redis: redisService, temporal: temporalService }[kind](this.config, layout);
+    this.service =
+      kind === 'kafka'
+        ? kafkaService(this.config, layout, extras.kafkaSecure)
+        : kind === 'redis'
+          ? redisService(this.config, layout, extras.redisTls)
+          : temporalService(this.config, layout);
   }
 
   /** The variables that point a pipeline at this service. */
@@ -39,6 +50,11 @@ export class DedicatedService {
     if (this.kind === 'kafka') return { KAFKA_BROKERS: this.config.kafka.brokers.join(',') };
     if (this.kind === 'redis') return { REDIS_URL: this.config.redis.url };
     return { TEMPORAL_ADDRESS: this.config.temporal.address };
+  }
+
+  /** Forgets all state (for a service whose configuration is made at format time). */
+  wipe(): void {
+    rmSync(this.config.stack.dir, { recursive: true, force: true });
   }
 
   async start(): Promise<void> {

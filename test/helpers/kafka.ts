@@ -27,13 +27,24 @@ export async function createTopics(kafka: Kafka, topics: string[], numPartitions
   }
 }
 
+/** Sends in requests of at most `chunk` records and about 700 KB, under the broker's 1 MB limit. */
 export async function produce(kafka: Kafka, topic: string, messages: Message[], chunk = 500): Promise<void> {
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
   await producer.connect();
   try {
-    for (let i = 0; i < messages.length; i += chunk) {
-      await producer.send({ topic, acks: -1, messages: messages.slice(i, i + chunk) });
+    let batch: Message[] = [];
+    let bytes = 0;
+    for (const m of messages) {
+      const size = (m.value?.length ?? 0) + (m.key?.length ?? 0) + 64;
+      if (batch.length > 0 && (batch.length >= chunk || bytes + size > 700_000)) {
+        await producer.send({ topic, acks: -1, messages: batch });
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(m);
+      bytes += size;
     }
+    if (batch.length > 0) await producer.send({ topic, acks: -1, messages: batch });
   } finally {
     await producer.disconnect();
   }

@@ -58,13 +58,15 @@ export class ChildService {
     const ready = READY_LINE[this.kind];
     if (!ready) return;
     const startIndex = this.logText().lastIndexOf(`--- start #${this.starts} ---`);
-    await waitFor(
-      () => {
-        if (!this.running) throw new Error(`${this.name} exited early:\n${this.tail()}`);
-        return this.logText().indexOf(ready, startIndex) >= 0;
-      },
-      { timeoutMs, message: () => `${this.name} to log "${ready}"\n${this.tail()}` },
-    );
+    const exitedEarly = this.exit.then((code) => {
+      throw new Error(`${this.name} exited (code ${code}) before logging "${ready}":\n${this.tail()}`);
+    });
+    const ready$ = waitFor(() => this.logText().indexOf(ready, startIndex) >= 0, {
+      timeoutMs,
+      message: () => `${this.name} to log "${ready}"\n${this.tail()}`,
+    });
+    exitedEarly.catch(() => undefined);
+    await Promise.race([ready$, exitedEarly]);
   }
 
   /** Sends a signal and waits for the exit; resolves to the exit code (null when killed by the signal). */

@@ -1,0 +1,54 @@
+/**
+ * Hostile input through the real pipeline: every case of the corpus lands in the DLQ with the
+ * right reason and field (its bytes unchanged), or in OUTPUT_TOPIC when valid, and the pipeline
+ * keeps going.
+ */
+import assert from 'node:assert/strict';
+import { hostileCorpus } from '../fixtures/hostile';
+import { formatAccounting } from '../helpers/accounting';
+import { PipelineHarness } from '../helpers/pipeline';
+
+describe('hostile input through the pipeline', function () {
+  it('dead-letters each bad record with its reason, publishes each valid one, and never stops', async () => {
+    const corpus = hostileCorpus();
+    assert.ok(corpus.length >= 200, `at least 200 cases (${corpus.length})`);
+    const harness = new PipelineHarness('hostile', { BATCH_MAX_RECORDS: '50', IP_MASKING: 'truncate' });
+    try {
+      await harness.setup();
+      await harness.startAll();
+      await harness.produce(corpus.map((c, i) => ({ key: c.key === undefined ? `case-${i}` : c.key, value: c.value, partition: 0 })));
+      // One ordinary record after the corpus: the pipeline must still be processing.
+      await harness.produce([{ key: 'after', value: JSON.stringify({ user_id: 'after', app_version: '2.3.0', timestamp: Math.floor(Date.now() / 1000), ip: '10.1.2.3' }), partition: 0 }]);
+      const accounting = await harness.waitForAllAccounted(180_000);
+      assert.equal(accounting.inputs, corpus.length + 1);
+      assert.equal(accounting.duplicates, 0, formatAccounting(accounting));
+
+      const logins = new Map(harness.logins().map((m) => [JSON.parse(m.value!.toString()).source.offset as string, m]));
+      const dead = new Map(harness.deadLetters().map((m) => [m.headers['dlq.source.offset']!, m]));
+      const wrong: string[] = [];
+      corpus.forEach((c, offset) => {
+        const login = logins.get(String(offset));
+        const letter = dead.get(String(offset));
+        if (c.expect === 'login') {
+          if (!login) wrong.push(`${c.name}: expected a login, got ${letter ? `${letter.headers['dlq.reason']} (${letter.headers['dlq.error']})` : 'nothing'}`);
+          return;
+        }
+        if (!letter) return wrong.push(`${c.name}: expected ${c.expect.reason}, got a login`);
+        if (letter.headers['dlq.reason'] !== c.expect.reason || letter.headers['dlq.field'] !== c.expect.field) {
+          wrong.push(`${c.name}: expected ${c.expect.reason}/${c.expect.field}, got ${letter.headers['dlq.reason']}/${letter.headers['dlq.field']}`);
+        }
+        const original = c.value === null || c.value.length === 0 ? null : c.value;
+        const got = letter.value === null || letter.value.length === 0 ? null : letter.value;
+        if (!(original === null ? got === null : got !== null && original.equals(got))) wrong.push(`${c.name}: the dead letter's bytes differ from the input`);
+        const error = letter.headers['dlq.error'] ?? '';
+        if (!error || error.length > 300 || /[\u0000-\u001f]/.test(error)) wrong.push(`${c.name}: dlq.error is not one short clean sentence: ${JSON.stringify(error.slice(0, 80))}`);
+      });
+      assert.deepEqual(wrong, []);
+      const after = JSON.parse(logins.get(String(corpus.length))!.value!.toString());
+      assert.equal(after.ip, '10.1.2.0', 'IP_MASKING=truncate keeps the /24');
+      assert.ok(harness.worker.running && harness.bridge.running, 'neither process stopped');
+    } finally {
+      await harness.close();
+    }
+  });
+});
