@@ -25,6 +25,7 @@ header .meta { color: var(--muted); }
 main { padding: 1rem 1.5rem 2rem; display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(19rem, 1fr)); max-width: 96rem; margin: 0 auto; }
 section { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: 0.8rem 1rem; min-width: 0; }
 section.wide { grid-column: 1 / -1; }
+@media (min-width: 48rem) { section.double { grid-column: span 2; } }
 h2 { margin: 0 0 0.6rem; font-size: 0.95rem; color: var(--muted); font-weight: 600; text-transform: uppercase; letter-spacing: 0.03em; }
 .cards { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(11rem, 1fr)); }
 .card .label { color: var(--muted); }
@@ -308,7 +309,7 @@ const BODY = String.raw`
     <h2>Dead letters by reason (last hour)</h2>
     <table><thead><tr><th>reason</th><th class="num">records</th><th class="num">share</th></tr></thead><tbody id="dead-letter-rows"></tbody></table>
   </section>
-  <section>
+  <section class="double">
     <h2>Consumer lag</h2>
     <div class="meta" id="lag-caption"></div>
     <div class="error" id="lag-error" data-testid="lag-error"></div>

@@ -9,6 +9,8 @@ import { testEnv, type TestEnv } from './env';
 import { createTopics, produce, testKafka, TopicReader } from './kafka';
 import { ChildService, stopAll } from './processes';
 import { waitFor } from './wait';
+import { connectClient } from '../../src/clients/temporal';
+import type { Config } from '../../src/config';
 
 export class PipelineHarness {
   readonly t: TestEnv;
@@ -111,7 +113,21 @@ export class PipelineHarness {
 
   async close(): Promise<void> {
     await stopAll([this.worker, this.bridge, ...this.extra]);
+    await terminateInsights(this.config);
     await this.reader?.close().catch(() => undefined);
     this.redisClient?.disconnect();
+  }
+}
+
+/** A test's insights workflow would otherwise tick on the shared server forever. */
+export async function terminateInsights(config: Config): Promise<void> {
+  const client = await connectClient(config.temporal, { connectTimeoutMs: 3_000 }).catch(() => undefined);
+  if (!client) return;
+  try {
+    await client.workflow.getHandle(config.temporal.insightsWorkflowId).terminate('test finished');
+  } catch {
+    // Never started, already ended, or the server is gone: nothing to do.
+  } finally {
+    await client.connection.close();
   }
 }

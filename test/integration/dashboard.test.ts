@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type Redis from 'ioredis';
 import type { Admin, Kafka } from 'kafkajs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { createRedis } from '../../src/clients/redis';
 import type { Config } from '../../src/config';
 import { aggregateLogins } from '../../src/domain/aggregates';
@@ -21,10 +21,9 @@ import { InsightsStore } from '../../src/insights/store';
 import { testEnv } from '../helpers/env';
 import { createTopics, produce, testKafka } from '../helpers/kafka';
 import { ChildService, LOG_DIR, stopAll } from '../helpers/processes';
+import { launchChromium } from '../helpers/browser';
 import { waitFor } from '../helpers/wait';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const SCREENSHOT = join(LOG_DIR, 'dashboard.png');
 
 /** Known logins: `count` of them, over the given versions, device types and locales, by `users` users. */
@@ -209,8 +208,7 @@ describe('dashboard', function () {
     await dashboard.start();
     url = dashboardUrl(dashboard);
 
-    // Playwright gives the browser a fresh, temporary profile of its own.
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
 
   after(async function () {

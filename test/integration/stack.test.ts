@@ -8,7 +8,29 @@ import { greetingWorkflow } from '../fixtures/workflows';
 import { testEnv } from '../helpers/env';
 import { createTopics, produce, testKafka, TopicReader } from '../helpers/kafka';
 import { quietTemporalRuntime } from '../helpers/runtime';
+import { join } from 'node:path';
+import { launchChromium } from '../helpers/browser';
+import { LOG_DIR } from '../helpers/processes';
 import { waitFor } from '../helpers/wait';
+
+/** The Web UI, in headless Chromium, lists the namespace's workflows (the one just run among them). */
+async function uiListsWorkflow(uiUrl: string, namespace: string, workflowId: string): Promise<void> {
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(`${uiUrl}/namespaces/${namespace}/workflows?query=${encodeURIComponent(`WorkflowId="${workflowId}"`)}`);
+    await waitFor(async () => (await page.content()).includes(workflowId), {
+      timeoutMs: 60_000,
+      intervalMs: 500,
+      message: `the Web UI to list ${workflowId}`,
+    });
+    await page.goto(`${uiUrl}/namespaces/${namespace}/workflows`);
+    await waitFor(async () => /Workflow ID/.test(await page.content()), { timeoutMs: 30_000, message: 'the workflow list' });
+    await page.screenshot({ path: join(LOG_DIR, 'temporal-ui.png') });
+  } finally {
+    await browser.close();
+  }
+}
 
 describe('local stack', () => {
   before(quietTemporalRuntime);
@@ -59,6 +81,7 @@ describe('local stack', () => {
       assert.equal(result, 'hello, stack');
       const described = await client.workflow.getHandle(`${id}-greeting`).describe();
       assert.equal(described.status.name, 'COMPLETED');
+      await uiListsWorkflow(config.temporal.uiUrl, config.temporal.namespace, `${id}-greeting`);
     } finally {
       await client.connection.close();
       await connection.close();

@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import type { Summary } from '../../src/domain/types';
 import { testEnv } from '../helpers/env';
 import { testKafka, TopicReader } from '../helpers/kafka';
+import { terminateInsights } from '../helpers/pipeline';
 import { waitFor } from '../helpers/wait';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
@@ -49,6 +50,7 @@ describe('npm start', function () {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
       await reader?.close();
+      await terminateInsights(t.config);
     }
   });
 });
