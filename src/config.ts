@@ -242,6 +242,27 @@ export function childEnvironment(overrides: Environment = {}): Environment {
   return { ...process.env, ...overrides };
 }
 
+/** V8 and glibc settings for our long-running services; see serviceEnvironment. */
+export const SERVICE_NODE_OPTIONS = ['--max-semi-space-size=4', '--max-old-space-size=512'];
+
+/**
+ * The environment for a long-running service of ours (worker, bridge, dashboard). With no heap
+ * limit on a big machine V8 lets the heap grow long before it collects; a 512 MB limit (the live
+ * heap is under 100 MB), a 4 MB young generation and two malloc arenas instead of one per thread
+ * keep each process well under 300 MB resident for a few percent of throughput (npm run bench).
+ * Settings already given win.
+ */
+export function serviceEnvironment(overrides: Environment = {}): Environment {
+  const env = childEnvironment(overrides);
+  const given = env.NODE_OPTIONS ?? '';
+  const added = SERVICE_NODE_OPTIONS.filter((option) => !given.includes(option.split('=')[0]!));
+  return {
+    ...env,
+    MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX ?? '2',
+    NODE_OPTIONS: [given, ...added].filter(Boolean).join(' '),
+  };
+}
+
 /** Whether stdout is an interactive terminal (pretty logs, progress bars). */
 export function isInteractive(): boolean {
   return Boolean(process.stdout.isTTY) && process.env.CI === undefined;

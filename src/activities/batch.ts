@@ -12,7 +12,7 @@
 import type { Producer, Message, IHeaders } from 'kafkajs';
 import { ApplicationFailure } from '@temporalio/common';
 import { aggregateLogins } from '../domain/aggregates';
-import { decodeBytes, decodeRecords } from '../domain/bytes';
+import { decodeRecords } from '../domain/blob';
 import { transformRecord } from '../domain/transform';
 import type { BatchInput, BatchMeta, BatchResult, DeadLetterReason, ProcessedLogin, Rejection } from '../domain/types';
 import type { InsightsStore } from '../insights/store';
@@ -45,7 +45,7 @@ export function createBatchActivities(deps: BatchActivityDeps) {
   const { config, metrics } = deps;
 
   async function handleBatch(meta: BatchMeta, records: Uint8Array, processedAtMs: number): Promise<BatchResult> {
-    const input = decodeBatch(meta, records);
+    const input = await decodeBatch(meta, records);
     const stopBatchTimer = metrics?.batchDuration.startTimer();
     const { logins, deadLetters } = transformBatch(input, processedAtMs, config);
     const aggregates = aggregateLogins(
@@ -77,10 +77,10 @@ export function createBatchActivities(deps: BatchActivityDeps) {
 export type BatchActivities = ReturnType<typeof createBatchActivities>;
 
 /** A malformed batch is a bug upstream, not an outage: retrying cannot help. */
-function decodeBatch(meta: BatchMeta, blob: Uint8Array): BatchInput {
+async function decodeBatch(meta: BatchMeta, blob: Uint8Array): Promise<BatchInput> {
   let records: unknown;
   try {
-    records = decodeRecords(blob);
+    records = await decodeRecords(blob, meta?.encoding);
   } catch {
     records = undefined;
   }
@@ -98,7 +98,7 @@ export function transformBatch(
   const logins: Transformed['logins'] = [];
   const deadLetters: DeadLetter[] = [];
   for (const record of input.records) {
-    const value = decodeBytes(record.value);
+    const { key, value } = record;
     const source = { topic: input.topic, partition: input.partition, offset: record.offset };
     const outcome = transformRecord(value, {
       source,
@@ -107,14 +107,14 @@ export function transformBatch(
       ipMasking: config.worker.ipMasking,
     });
     if (!outcome.ok) {
-      deadLetters.push({ key: decodeBytes(record.key), value, offset: record.offset, rejection: outcome.rejection });
+      deadLetters.push({ key, value, offset: record.offset, rejection: outcome.rejection });
       continue;
     }
     const json = JSON.stringify(outcome.login);
     const bytes = Buffer.byteLength(json);
     if (bytes > config.worker.outputMaxMessageBytes) {
       deadLetters.push({
-        key: decodeBytes(record.key),
+        key,
         value,
         offset: record.offset,
         rejection: {

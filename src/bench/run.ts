@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Partitioners, type Kafka, type Message } from 'kafkajs';
 import { createKafka } from '../clients/kafka';
 import { createRedis } from '../clients/redis';
-import { loadConfig, type Config, type Environment } from '../config';
+import { loadConfig, serviceEnvironment, type Config, type Environment } from '../config';
 import { transformRecord } from '../domain/transform';
 import { createGenerator } from '../generator/records';
 import { InsightsStore } from '../insights/store';
@@ -77,7 +77,7 @@ export async function runBench(base: Config, options: BenchOptions): Promise<Ben
   log(`  ${Math.round(baseline.records / baseline.seconds)} records/s (${baseline.seconds.toFixed(1)} s)`);
 
   log('Pipeline: bridge + worker, until every input is out and aggregated…');
-  const childEnv = { ...process.env, ...env };
+  const childEnv = serviceEnvironment(env);
   const worker = launch('lib/src/worker/main.js', childEnv);
   const redis = createRedis(config.redis);
   const store = new InsightsStore(redis, { prefix: config.redis.prefix, ...config.aggregates });

@@ -12,7 +12,7 @@ import type { Config } from '../config';
 import { batchId } from '../domain/batch';
 import type { Logger } from '../log';
 import type { BridgeMetrics } from '../metrics';
-import { encodeMessage, isOversized, takeChunk, type EncodedMessage } from './chunker';
+import { isOversized, sized, takeChunk, type SizedRecord } from './chunker';
 import { buildBatch, handOff, type HandOffResult } from './handoff';
 import { InFlight } from './inflight';
 
@@ -125,7 +125,7 @@ export class Bridge {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const key = tp(batch.topic, batch.partition);
     const shouldStop = () => this.stopping || !isRunning() || isStale();
-    let pending = this.uncovered(key, batch.messages.map(encodeMessage));
+    let pending = this.uncovered(key, batch.messages.map(sized));
     resolveSkipped(batch.messages, pending, resolveOffset);
     let toCommit: bigint | undefined;
     while (pending.length > 0 && !shouldStop()) {
@@ -144,7 +144,7 @@ export class Bridge {
   }
 
   /** Drops fetched messages that a workflow already holds (re-read after a crash or rebalance). */
-  private uncovered(key: TopicPartition, messages: EncodedMessage[]): EncodedMessage[] {
+  private uncovered(key: TopicPartition, messages: SizedRecord[]): SizedRecord[] {
     const covered = this.covered.get(key);
     return covered === undefined ? messages : messages.filter((m) => BigInt(m.record.offset) > covered);
   }
@@ -156,7 +156,7 @@ export class Bridge {
   private async handOffWithRetry(
     topic: string,
     partition: number,
-    pending: EncodedMessage[],
+    pending: SizedRecord[],
     shouldStop: () => boolean,
     heartbeat: () => Promise<void>,
   ): Promise<Pick<HandOffResult, 'coveredThrough'> | undefined> {
@@ -187,21 +187,20 @@ export class Bridge {
   }
 
   /** A record too large for any Temporal payload: dead-lettered here, so it is neither lost nor retried forever. */
-  private async deadLetterOversized(topic: string, partition: number, message: EncodedMessage): Promise<{ coveredThrough: bigint }> {
+  private async deadLetterOversized(topic: string, partition: number, message: SizedRecord): Promise<{ coveredThrough: bigint }> {
     const { kafka, config, logger } = this.deps;
     if (!this.deadLetterProducer) {
       this.deadLetterProducer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: FastJavaCompatiblePartitioner });
       await this.deadLetterProducer.connect();
     }
-    const { offset } = message.record;
-    const raw = (x: typeof message.record.value) => (x === null ? null : typeof x === 'string' ? Buffer.from(x, 'utf8') : Buffer.from(x.b64, 'base64'));
+    const { offset, key, value } = message.record;
     await this.deadLetterProducer.send({
       topic: config.kafka.dlqTopic,
       acks: -1,
       messages: [
         {
-          key: raw(message.record.key),
-          value: raw(message.record.value),
+          key,
+          value,
           headers: {
             'dlq.reason': 'processing_error',
             'dlq.error': `The record is too large to hand to Temporal (about ${message.size} bytes encoded).`,
@@ -239,7 +238,7 @@ export class Bridge {
 }
 
 /** Resolves the fetched messages that were skipped as already covered, so kafkajs moves past them. */
-function resolveSkipped(all: { offset: string }[], pending: EncodedMessage[], resolveOffset: (offset: string) => void): void {
+function resolveSkipped(all: { offset: string }[], pending: SizedRecord[], resolveOffset: (offset: string) => void): void {
   const skipped = all.length - pending.length;
   if (skipped > 0) resolveOffset(all[skipped - 1]!.offset);
 }

@@ -12,7 +12,7 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type Client, type WorkflowHandle } from '@temporalio/client';
 import { batchId, batchWorkflowId, type BatchMemo } from '../domain/batch';
 import { BATCH_PARTITION, BATCH_TOPIC } from '../domain/search-attributes';
-import { encodeRecords } from '../domain/bytes';
+import { encodeRecords, RECORDS_ENCODING } from '../domain/blob';
 import type { BatchInput, BatchMeta, BatchRecord } from '../domain/types';
 import type { processBatch } from '../workflows/batch';
 
@@ -43,6 +43,7 @@ export function buildBatch(groupId: string, topic: string, partition: number, re
     firstOffset,
     lastOffset: records[records.length - 1]!.offset,
     count: records.length,
+    encoding: RECORDS_ENCODING,
     records,
   };
 }
@@ -65,7 +66,7 @@ export async function handOff(target: HandOffTarget, batch: BatchInput): Promise
     const handle = await target.client.workflow.start<typeof processBatch>('processBatch', {
       workflowId,
       taskQueue: target.taskQueue,
-      args: [metaOf(batch), encodeRecords(batch.records)],
+      args: [metaOf(batch), await encodeRecords(batch.records)],
       memo: { ...memo },
       typedSearchAttributes: [
         { key: BATCH_TOPIC, value: batch.topic },

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { childEnvironment, isInteractive, loadConfig, type Config } from '../config';
+import { isInteractive, loadConfig, serviceEnvironment, type Config } from '../config';
 import { stackDown, stackUp } from '../stack/stack';
 import { runMain } from './main';
 
@@ -62,7 +62,7 @@ runMain(async () => {
 
 function launch(component: Component): { component: Component; child: ChildProcess; ready: Promise<string | undefined>; exited: Promise<void> } {
   const child = spawn(process.execPath, [component.entry, ...component.args], {
-    env: childEnvironment({ LOG_FORMAT: isInteractive() ? 'pretty' : 'json' }),
+    env: serviceEnvironment({ LOG_FORMAT: isInteractive() ? 'pretty' : 'json' }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let markReady: (line?: string) => void = () => undefined;

@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import type { TemporalConfig } from '../config';
-import { payloadCodecs } from '../domain/codec';
 
 function tlsSettings(config: TemporalConfig): ConnectionOptions['tls'] {
   if (!config.tls) return undefined;
@@ -22,7 +21,7 @@ export async function connectClient(config: TemporalConfig, options: { connectTi
     apiKey: config.apiKey,
     connectTimeout: options.connectTimeoutMs ?? 10_000,
   });
-  return new Client({ connection, namespace: config.namespace, dataConverter: { payloadCodecs } });
+  return new Client({ connection, namespace: config.namespace });
 }
 
 export async function connectNative(config: TemporalConfig): Promise<NativeConnection> {

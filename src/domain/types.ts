@@ -10,16 +10,11 @@ export interface SourceRef {
   offset: string;
 }
 
-/**
- * Bytes inside a JSON payload: a string when they are valid UTF-8 (nearly always, and it
- * costs nothing), `{ b64 }` otherwise, so that a dead letter can carry the original bytes.
- */
-export type EncodedBytes = string | { b64: string };
-
+/** One input record as the pipeline carries it: its offset and its exact bytes. */
 export interface BatchRecord {
   offset: string;
-  key: EncodedBytes | null;
-  value: EncodedBytes | null;
+  key: Buffer | null;
+  value: Buffer | null;
 }
 
 /** A batch but its records: what the workflow itself looks at. */
@@ -30,11 +25,13 @@ export interface BatchMeta {
   firstOffset: string;
   lastOffset: string;
   count: number;
+  /** How the records blob is encoded (src/domain/blob.ts). */
+  encoding: string;
 }
 
 /**
- * Consecutive records of one partition. On the wire the records travel as one opaque UTF-8 JSON
- * blob (src/domain/bytes.ts), so that the workflow passes them to its activity without parsing
+ * Consecutive records of one partition. On the wire the records travel as one opaque, compressed
+ * blob (src/domain/blob.ts), so that the workflow passes them to its activity without parsing
  * them: a batch is decoded once, where it is processed.
  */
 export interface BatchInput extends BatchMeta {

@@ -16,7 +16,6 @@ import { createRedis } from '../clients/redis';
 import { connectNative } from '../clients/temporal';
 import { ensureTopics } from '../clients/topics';
 import type { Config } from '../config';
-import { payloadCodecs } from '../domain/codec';
 import { InsightsStore } from '../insights/store';
 import type { Logger } from '../log';
 import { createWorkerMetrics } from '../metrics';
@@ -49,7 +48,7 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
     await ensureTopics(kafka, [config.kafka.outputTopic, config.kafka.dlqTopic]);
     await producer.connect();
     connection = await connectNative(config.temporal);
-    const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: { payloadCodecs } });
+    const client = new Client({ connection, namespace: config.temporal.namespace });
     await ensureSearchAttributes(client, config.temporal.namespace, logger);
     const store = new InsightsStore(redis, { prefix: config.redis.prefix, ...config.aggregates });
     const worker = await Worker.create({
@@ -61,7 +60,6 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
         ...createBatchActivities({ producer, store, config, metrics }),
         ...createInsightsActivities({ producer, store, config, metrics }),
       },
-      dataConverter: { payloadCodecs },
       maxConcurrentLocalActivityExecutions: config.worker.maxConcurrentBatches,
       maxConcurrentWorkflowTaskExecutions: Math.max(2, config.worker.maxConcurrentBatches),
       // A batch workflow never returns to its worker (it completes in its first task), so most

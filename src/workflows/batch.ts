@@ -3,7 +3,7 @@
  * Local, because the batch then never travels through the server a second time (the input is
  * in the start event already), and the whole workflow completes in one workflow task.
  */
-import { proxyLocalActivities, upsertMemo, upsertSearchAttributes, workflowInfo, type LocalActivityOptions } from '@temporalio/workflow';
+import { proxyLocalActivities, upsertSearchAttributes, workflowInfo, type LocalActivityOptions } from '@temporalio/workflow';
 import type { BatchActivities } from '../activities/batch';
 import { DEAD_LETTER_COUNT, LOGIN_COUNT } from '../domain/search-attributes';
 import type { BatchMeta, BatchResult } from '../domain/types';
@@ -26,7 +26,6 @@ const { handleBatch } = proxyLocalActivities<BatchActivities>(BATCH_ACTIVITY_OPT
 export async function processBatch(meta: BatchMeta, records: Uint8Array): Promise<BatchResult> {
   // The run's start time, not the clock: every retry judges timestamps against the same "now".
   const result = await handleBatch(meta, records, workflowInfo().runStartTime.getTime());
-  upsertMemo({ logins: result.logins, deadLetters: result.deadLetters, late: result.late });
   upsertSearchAttributes([
     { key: LOGIN_COUNT, value: result.logins },
     { key: DEAD_LETTER_COUNT, value: result.deadLetters },

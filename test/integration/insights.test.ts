@@ -14,7 +14,6 @@ import { createInsightsActivities } from '../../src/activities/insights';
 import { createKafka } from '../../src/clients/kafka';
 import { createRedis } from '../../src/clients/redis';
 import { connectClient, connectNative } from '../../src/clients/temporal';
-import { payloadCodecs } from '../../src/domain/codec';
 import type { Summary } from '../../src/domain/types';
 import { InsightsStore } from '../../src/insights/store';
 import { stackLayout } from '../../src/stack/layout';
@@ -132,7 +131,6 @@ describe('rolling insights', function () {
         taskQueue: config.temporal.taskQueue,
         workflowsPath: require.resolve('../../src/workflows'),
         activities: { handleBatch, ...createInsightsActivities({ producer, store, config }) },
-        dataConverter: { payloadCodecs },
       });
       await harness.bridge.start();
       const { messages } = knownInput();
@@ -254,7 +252,6 @@ describe('rolling insights', function () {
         taskQueue: config.temporal.taskQueue,
         workflowsPath: require.resolve('../../src/workflows'),
         activities: createInsightsActivities({ producer, store, config }),
-        dataConverter: { payloadCodecs },
       });
       await worker.runUntil(async () => {
         const handle = await client.workflow.start(insightsWorkflow, {
