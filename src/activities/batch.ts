@@ -97,6 +97,7 @@ export function transformBatch(
 ): Transformed {
   const logins: Transformed['logins'] = [];
   const deadLetters: DeadLetter[] = [];
+  const processedAt = new Date(processedAtMs).toISOString();
   for (const record of input.records) {
     const { key, value } = record;
     const source = { topic: input.topic, partition: input.partition, offset: record.offset };
@@ -104,6 +105,7 @@ export function transformBatch(
       source,
       batchId: input.batchId,
       nowMs: processedAtMs,
+      processedAt,
       ipMasking: config.worker.ipMasking,
     });
     if (!outcome.ok) {

@@ -52,7 +52,7 @@ export class Bridge {
       // that is the batching by time, with no timer of ours.
       maxWaitTimeInMs: config.batch.maxWaitMs,
       minBytes: Math.min(config.batch.maxRecords * 200, 1024 * 1024),
-      maxBytesPerPartition: Math.max(config.batch.maxBytes, 1024 * 1024),
+      maxBytesPerPartition: Math.max(2 * config.batch.maxBytes, 1024 * 1024),
       // A dead bridge's partitions move to the others after 10 s rather than the default 30.
       sessionTimeout: 10_000,
       heartbeatInterval: 3_000,

@@ -19,6 +19,7 @@ runMain(async () => {
     'latency-seconds': 'string',
     'batch-records': 'string',
     'in-flight': 'string',
+    concurrency: 'string',
   });
   const int = (name: string, text: string | undefined, fallback: number) => {
     const n = Number(text ?? fallback);
@@ -29,9 +30,14 @@ runMain(async () => {
   const log = (line: string) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
   log('Bringing up the local stack…');
   await stackUp(config, () => undefined);
-  // Throughput wants fewer, larger workflows than the default 500 records (see README, Benchmark).
-  const env: Record<string, string> = { BATCH_MAX_RECORDS: String(int('batch-records', opts['batch-records'], 2000)) };
-  if (opts['in-flight']) env.BRIDGE_MAX_IN_FLIGHT = String(int('in-flight', opts['in-flight'], 32));
+  // Throughput wants fewer, larger workflows than the defaults (500 records, 1 MB); fewer of them
+  // at once keep the worker's memory down (see README, Benchmark).
+  const env: Record<string, string> = {
+    BATCH_MAX_RECORDS: String(int('batch-records', opts['batch-records'], 4000)),
+    BATCH_MAX_BYTES: '1500000',
+    BRIDGE_MAX_IN_FLIGHT: String(int('in-flight', opts['in-flight'], 16)),
+    WORKER_MAX_CONCURRENT_BATCHES: String(int('concurrency', opts.concurrency, 8)),
+  };
   const result = await runBench(config, {
     records: int('records', opts.records, 200_000),
     partitions: int('partitions', opts.partitions, 4),

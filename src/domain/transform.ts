@@ -11,6 +11,8 @@ export interface TransformContext {
   batchId: string;
   /** Processing time in epoch milliseconds: the upper timestamp limit is 24 h after it. */
   nowMs: number;
+  /** `nowMs` as ISO-8601, when the caller has it already (one per batch rather than per record). */
+  processedAt?: string;
   ipMasking?: 'none' | 'truncate';
 }
 
@@ -93,7 +95,7 @@ function toLogin(obj: Record<string, unknown>, ctx: TransformContext): Processed
     missing_fields: missing.sort(),
     source: ctx.source,
     batch_id: ctx.batchId,
-    processed_at: new Date(ctx.nowMs).toISOString(),
+    processed_at: ctx.processedAt ?? new Date(ctx.nowMs).toISOString(),
   };
 }
 
