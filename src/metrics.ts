@@ -59,10 +59,23 @@ export function createWorkerMetrics(registry: Registry) {
     }),
     summaryPublished: new Gauge({
       name: 'lp_insights_latest_summary_timestamp_seconds',
-      help: 'When the latest summary was published (epoch seconds); its age is time() minus this',
+      help: 'When this worker last published a summary (epoch seconds)',
       registers: [registry],
     }),
   };
+}
+
+/** Seconds since this worker last published a summary, computed when scraped (NaN before the first). */
+export function registerSummaryAge(registry: Registry, metrics: WorkerMetrics): void {
+  new Gauge({
+    name: 'lp_insights_latest_summary_age_seconds',
+    help: 'Seconds since this worker last published a summary',
+    registers: [registry],
+    async collect() {
+      const published = (await metrics.summaryPublished.get()).values[0]?.value;
+      this.set(published ? Date.now() / 1000 - published : Number.NaN);
+    },
+  });
 }
 
 export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;

@@ -18,7 +18,7 @@ import { ensureTopics } from '../clients/topics';
 import type { Config } from '../config';
 import { InsightsStore } from '../insights/store';
 import type { Logger } from '../log';
-import { createWorkerMetrics } from '../metrics';
+import { createWorkerMetrics, registerSummaryAge } from '../metrics';
 import { workflowSource } from './bundle';
 import { ensureInsightsWorkflow } from './insights';
 import { ensureSearchAttributes } from './search-attributes';
@@ -32,6 +32,7 @@ export interface RunningWorker {
 
 export async function startPipelineWorker(config: Config, logger: Logger, registry?: Registry): Promise<RunningWorker> {
   const metrics = registry ? createWorkerMetrics(registry) : undefined;
+  if (registry && metrics) registerSummaryAge(registry, metrics);
   const kafka = createKafka(config.kafka, { logger });
   const producer = kafka.producer({
     allowAutoTopicCreation: false,

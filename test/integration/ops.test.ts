@@ -1,0 +1,94 @@
+/**
+ * Operations: /healthz, /readyz and /metrics of the bridge and the worker, on a running pipeline,
+ * and readiness that tells when a dependency is missing. Logs are JSON lines.
+ */
+import assert from 'node:assert/strict';
+import { createGenerator } from '../../src/generator/records';
+import { PipelineHarness } from '../helpers/pipeline';
+import { ChildService } from '../helpers/processes';
+import { waitFor } from '../helpers/wait';
+
+function httpPort(service: ChildService): number {
+  const match = /"port":(\d+),"msg":"Serving \/metrics/.exec(service.logText());
+  assert.ok(match, `${service.name} logs its HTTP port`);
+  return Number(match[1]);
+}
+
+async function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: response.status, body: await response.text() };
+}
+
+function metricValue(exposition: string, name: string, labels = ''): number {
+  const line = exposition.split('\n').find((l) => l.startsWith(name) && l.includes(labels) && !l.startsWith('#'));
+  return line ? Number(line.split(' ').pop()) : Number.NaN;
+}
+
+describe('operations', function () {
+  it('serves health, readiness and metrics from the bridge and the worker', async () => {
+    const harness = new PipelineHarness('ops', { SUMMARY_INTERVAL_SECONDS: '2' }, 2);
+    try {
+      await harness.setup();
+      await harness.startAll();
+      const next = createGenerator({ invalidRatio: 0.1 });
+      await harness.produce(Array.from({ length: 500 }, () => next()));
+      const accounting = await harness.waitForAllAccounted();
+      const workerPort = httpPort(harness.worker);
+      const bridgePort = httpPort(harness.bridge);
+
+      for (const port of [workerPort, bridgePort]) {
+        assert.equal((await get(port, '/healthz')).status, 200);
+        const ready = await get(port, '/readyz');
+        assert.equal(ready.status, 200, ready.body);
+        assert.equal(JSON.parse(ready.body).status, 'ready');
+        assert.equal((await get(port, '/nope')).status, 404);
+      }
+      assert.deepEqual(Object.keys(JSON.parse((await get(workerPort, '/readyz')).body).checks).sort(), ['kafka', 'redis', 'temporal']);
+
+      const worker = await waitFor(
+        async () => {
+          const { body } = await get(workerPort, '/metrics');
+          return metricValue(body, 'lp_insights_latest_summary_age_seconds') >= 0 ? body : undefined;
+        },
+        { timeoutMs: 30_000, message: 'the worker to have published a summary' },
+      );
+      assert.equal(metricValue(worker, 'lp_worker_records_total', 'outcome="login"'), accounting.logins);
+      assert.equal(metricValue(worker, 'lp_worker_records_total', 'outcome="dead_letter"'), accounting.deadLetters);
+      assert.ok(metricValue(worker, 'lp_worker_dead_letters_total', 'reason="') > 0, 'dead letters by reason');
+      for (const name of ['lp_worker_batch_duration_seconds_count', 'lp_worker_redis_script_duration_seconds_count', 'lp_worker_kafka_publish_duration_seconds_count']) {
+        assert.ok(metricValue(worker, name) > 0, name);
+      }
+      assert.match(worker, /^temporal_workflow_task_execution_latency/m, "the Temporal SDK's own metrics");
+      assert.match(worker, /^lp_process_resident_memory_bytes/m);
+
+      const bridge = (await get(bridgePort, '/metrics')).body;
+      assert.equal(metricValue(bridge, 'lp_bridge_records_total'), accounting.inputs);
+      assert.ok(metricValue(bridge, 'lp_bridge_batches_total', 'result="started"') > 0);
+      assert.equal(metricValue(bridge, 'lp_bridge_consumer_lag', 'partition="0"'), 0, 'caught up');
+      assert.ok(metricValue(bridge, 'lp_bridge_batch_latency_seconds_count') > 0);
+      assert.equal(metricValue(bridge, 'lp_bridge_in_flight_batches'), 0);
+      assert.equal(metricValue(bridge, 'lp_bridge_paused'), 0);
+
+      for (const line of harness.worker.logText().split('\n').filter((l) => l && !l.startsWith('---'))) {
+        assert.doesNotThrow(() => JSON.parse(line), `a JSON log line: ${line.slice(0, 120)}`);
+      }
+    } finally {
+      await harness.close();
+    }
+  });
+
+  it('is not ready while Redis is unreachable, and says which dependency is missing', async () => {
+    const harness = new PipelineHarness('ops-unready', { REDIS_URL: 'redis://127.0.0.1:1' });
+    try {
+      await harness.setup();
+      await harness.worker.start();
+      const port = httpPort(harness.worker);
+      assert.equal((await get(port, '/healthz')).status, 200, 'alive');
+      const ready = await get(port, '/readyz');
+      assert.equal(ready.status, 503);
+      assert.deepEqual(JSON.parse(ready.body).checks, { temporal: true, kafka: true, redis: false });
+    } finally {
+      await harness.close();
+    }
+  });
+});
