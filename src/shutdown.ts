@@ -1,26 +1,46 @@
 import type { Logger } from './log';
 
 /**
+ * One Ctrl-C often arrives twice: from the terminal to the whole process group, and again from
+ * npm, which forwards the signals it gets to its child. A signal this soon after the first is
+ * that same one; a later one is a second request.
+ */
+export const DUPLICATE_SIGNAL_WINDOW_MS = 1_000;
+
+/** Calls `first` on the first SIGINT/SIGTERM and `again` on a deliberate second one. */
+export function onSignals(first: (signal: NodeJS.Signals) => void, again: (signal: NodeJS.Signals) => void): void {
+  let firstAt: number | undefined;
+  const handler = (signal: NodeJS.Signals) => {
+    if (firstAt === undefined) {
+      firstAt = Date.now();
+      first(signal);
+    } else if (Date.now() - firstAt > DUPLICATE_SIGNAL_WINDOW_MS) {
+      again(signal);
+    }
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+/**
  * SIGINT/SIGTERM start a graceful stop (in-flight work finishes within its bound); a second
  * signal exits at once. Exits 0 when the stop completes, 1 when it fails.
  */
 export function onShutdownSignals(logger: Logger, stop: () => Promise<void>): void {
-  let stopping = false;
-  const handler = (signal: NodeJS.Signals) => {
-    if (stopping) {
+  onSignals(
+    (signal) => {
+      logger.info({ signal }, 'Stopping gracefully (send the signal again to exit at once)');
+      stop().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err: err instanceof Error ? err.message : String(err) }, 'Graceful stop failed');
+          process.exit(1);
+        },
+      );
+    },
+    (signal) => {
       logger.warn({ signal }, 'Second signal: exiting now');
       process.exit(130);
-    }
-    stopping = true;
-    logger.info({ signal }, 'Stopping gracefully (send the signal again to exit at once)');
-    stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err: err instanceof Error ? err.message : String(err) }, 'Graceful stop failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
+    },
+  );
 }

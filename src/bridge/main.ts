@@ -15,7 +15,8 @@ runMain(async () => {
   const logger = createLogger('bridge', config);
   const registry = createRegistry('bridge');
   const kafka = createKafka(config.kafka, { logger });
-  await ensureTopics(kafka, [config.kafka.inputTopic, config.kafka.dlqTopic]);
+  // The worker creates the output topics; two processes creating one topic at once make kafkajs log an error.
+  await ensureTopics(kafka, [config.kafka.inputTopic]);
   const client = await connectClient(config.temporal);
   const bridge = new Bridge({ kafka, client, config, logger, metrics: createBridgeMetrics(registry) });
   const ops = await startOpsServer({

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { isInteractive, loadConfig, serviceEnvironment, type Config } from '../config';
 import { stackDown, stackUp } from '../stack/stack';
+import { onSignals } from '../shutdown';
 import { runMain } from './main';
 
 interface Component {
@@ -32,13 +33,10 @@ runMain(async () => {
   const children = COMPONENTS.map((c) => launch(c));
   let stopping = false;
   const stopAll = async (signal: NodeJS.Signals) => {
-    if (stopping) {
-      for (const { child } of children) child.kill('SIGKILL');
-      process.exit(130);
-    }
     stopping = true;
     console.log(`\nStopping gracefully (${signal}; press Ctrl-C again to exit at once)…`);
-    for (const { child } of children) if (child.exitCode === null) child.kill(signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM');
+    // The children may have had this Ctrl-C from the terminal already; they take one within a second as the same.
+    for (const { child } of children) if (child.exitCode === null) child.kill(signal);
     await Promise.all(children.map((c) => c.exited));
     if (ownStack) {
       console.log('Stopping the local stack this command started…');
@@ -47,8 +45,13 @@ runMain(async () => {
     console.log(`Stopped. State is kept in ${config.stack.dir} for the next start.`);
     process.exit(0);
   };
-  process.on('SIGINT', () => void stopAll('SIGINT'));
-  process.on('SIGTERM', () => void stopAll('SIGTERM'));
+  onSignals(
+    (signal) => void stopAll(signal),
+    () => {
+      for (const { child } of children) child.kill('SIGKILL');
+      process.exit(130);
+    },
+  );
   const [, , dashboardLine] = await Promise.all(children.map((c) => c.ready));
   const dashboardUrl = /Dashboard at (\S+?)["\s]/.exec(`${dashboardLine ?? ''} `)?.[1] ?? `http://127.0.0.1:${config.http.dashboardPort}`;
   if (!stopping) printWhereToLook(config, dashboardUrl);
@@ -88,11 +91,18 @@ function printWhereToLook(config: Config, dashboardUrl: string): void {
    dashboard         ${dashboardUrl}
    metrics           http://127.0.0.1:${config.http.bridgePort}/metrics (bridge), http://127.0.0.1:${config.http.workerPort}/metrics (worker)
  In another terminal:
-   npm run tail                                  processed logins and summaries
-   npm run tail -- --topic ${config.kafka.dlqTopic}          dead letters, with their reasons
-   npm run query                                 the last ${config.summary.windowSeconds} s per app version, from Redis
-   temporal workflow query --workflow-id ${config.temporal.insightsWorkflowId} --type latestSummary
+${commands([
+    ['npm run tail', 'processed logins and summaries'],
+    [`npm run tail -- --topic ${config.kafka.dlqTopic}`, 'dead letters, with their reasons'],
+    ['npm run query', `the last ${config.summary.windowSeconds} s per app version, from Redis`],
+    [`temporal workflow query --workflow-id ${config.temporal.insightsWorkflowId} --type latestSummary`, ''],
+  ])}
  A summary is published to ${config.kafka.outputTopic} every ${config.summary.intervalSeconds} s. Ctrl-C stops everything.
 ────────────────────────────────────────────────────────────────────────────
 `);
+}
+
+function commands(rows: [string, string][]): string {
+  const width = Math.max(...rows.filter(([, what]) => what).map(([command]) => command.length));
+  return rows.map(([command, what]) => `   ${what ? command.padEnd(width) : command}  ${what}`.trimEnd()).join('\n');
 }

@@ -29,7 +29,9 @@ runMain(async () => {
     extraMetrics: () => fetch(`http://127.0.0.1:${sdkMetricsPort}/metrics`).then((r) => r.text()),
   });
   logger.info({ port: ops.port }, 'Serving /metrics, /healthz and /readyz');
+  let stopping = false;
   onShutdownSignals(logger, async () => {
+    stopping = true;
     await worker.shutdown();
     await ops.close();
     logger.info('Worker stopped');
@@ -38,9 +40,13 @@ runMain(async () => {
     await worker.done;
   } catch (err) {
     logger.error({ err: describeError(err) }, 'Worker stopped with an error');
-    throw err;
-  } finally {
     await ops.close();
+    throw err;
   }
-  logger.info('Worker stopped');
+  // Stopped without being asked to (the SDK gave up): say so and exit non-zero for the supervisor.
+  if (!stopping) {
+    await ops.close();
+    logger.error('Worker stopped unexpectedly');
+    return 1;
+  }
 });

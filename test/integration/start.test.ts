@@ -18,6 +18,8 @@ describe('npm start', function () {
       cwd: ROOT,
       env: { ...process.env, ...t.env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, as a terminal gives a foreground command.
+      detached: true,
     });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
@@ -42,13 +44,16 @@ describe('npm start', function () {
       );
       assert.equal(summary.type, 'summary');
       assert.ok(summary.app_versions['2.3.0'], 'the generator sends app version 2.3.0');
-      child.kill('SIGINT');
+      // Ctrl-C as a terminal sends it: to the whole process group, children included.
+      process.kill(-child.pid!, 'SIGINT');
       const code = await Promise.race([exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`npm start did not stop within 60 s:\n${output.slice(-3000)}`)), 60_000))]);
       assert.equal(code, 0, output.slice(-3000));
       assert.match(output, /Stopped\. State is kept in/);
+      assert.doesNotMatch(output, /Second signal/, 'one Ctrl-C is one graceful stop, not two signals');
+      for (const line of ['Worker stopped', 'Bridge stopped', 'Dashboard stopped']) assert.match(output, new RegExp(line));
       for (const name of ['worker', 'bridge', 'dashboard', 'generator']) assert.match(output, new RegExp(`${name}\\s*\\|`), `${name} ran`);
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
       await reader?.close();
       await terminateInsights(t.config);
     }
