@@ -117,6 +117,7 @@ export async function runBench(base: Config, options: BenchOptions): Promise<Ben
       settings: {
         partitions: options.partitions,
         batch_max_records: config.batch.maxRecords,
+        batch_max_bytes: config.batch.maxBytes,
         batch_max_wait_ms: config.batch.maxWaitMs,
         bridge_max_in_flight: config.batch.maxInFlight,
         worker_max_concurrent_batches: config.worker.maxConcurrentBatches,
@@ -178,7 +179,7 @@ async function stopChild(child: ChildProcess | undefined): Promise<void> {
   if (!child || child.exitCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
-  await Promise.race([exited, sleep(30_000).then(() => child.kill('SIGKILL'))]);
+  await Promise.race([exited, unrefSleep(30_000).then(() => child.kill('SIGKILL'))]);
 }
 
 function assertAlive(children: ChildProcess[]): void {
@@ -340,7 +341,7 @@ async function readTimestamps(
       if (seen >= count) done();
     },
   });
-  await Promise.race([finished, sleep(120_000)]);
+  await Promise.race([finished, unrefSleep(120_000)]);
   await consumer.disconnect();
   return times;
 }
@@ -350,6 +351,11 @@ function peakRssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
   return kb / 1024;
+}
+
+/** A deadline for a race: it does not keep the process alive once the race is won. */
+function unrefSleep(ms: number): Promise<void> {
+  return sleep(ms, undefined, { ref: false });
 }
 
 function percentile(sorted: number[], q: number): number {

@@ -107,7 +107,7 @@ export class Bridge {
   async stop(timeoutMs = 20_000): Promise<void> {
     this.stopping = true;
     const disconnected = this.consumer.disconnect();
-    const outcome = await Promise.race([disconnected.then(() => 'done' as const), sleep(timeoutMs).then(() => 'timeout' as const)]);
+    const outcome = await Promise.race([disconnected.then(() => 'done' as const), sleep(timeoutMs, undefined, { ref: false }).then(() => 'timeout' as const)]);
     if (outcome === 'timeout') this.deps.logger.warn({ timeoutMs }, 'Consumer did not stop in time; uncommitted batches will be re-read and found started');
     this.inFlight.close();
     await this.deadLetterProducer?.disconnect().catch(() => undefined);

@@ -20,6 +20,7 @@ runMain(async () => {
     'batch-records': 'string',
     'in-flight': 'string',
     concurrency: 'string',
+    'batch-bytes': 'string',
   });
   const int = (name: string, text: string | undefined, fallback: number) => {
     const n = Number(text ?? fallback);
@@ -34,7 +35,7 @@ runMain(async () => {
   // at once keep the worker's memory down (see README, Benchmark).
   const env: Record<string, string> = {
     BATCH_MAX_RECORDS: String(int('batch-records', opts['batch-records'], 4000)),
-    BATCH_MAX_BYTES: '1500000',
+    BATCH_MAX_BYTES: String(int('batch-bytes', opts['batch-bytes'], 1_500_000)),
     BRIDGE_MAX_IN_FLIGHT: String(int('in-flight', opts['in-flight'], 16)),
     WORKER_MAX_CONCURRENT_BATCHES: String(int('concurrency', opts.concurrency, 8)),
   };

@@ -1,0 +1,26 @@
+/** A small run of `npm run bench`, so that it keeps working; its numbers are not asserted here. */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const exec = promisify(execFile);
+const ROOT = resolve(__dirname, '..', '..', '..');
+
+describe('benchmark (small)', function () {
+  it('prints the contract object as its last line', async () => {
+    const { stdout } = await exec(
+      process.execPath,
+      ['lib/src/cli/bench.js', '--records', '5000', '--latency-rate', '500', '--latency-seconds', '3', '--json'],
+      { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 },
+    );
+    const result = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, any>;
+    assert.equal(result.records, 5000);
+    for (const key of ['records_per_s', 'p50_ms', 'p99_ms', 'peak_rss_mb']) assert.ok(result.pipeline[key] > 0, `pipeline.${key}`);
+    assert.ok(result.baseline.records_per_s > 0);
+    // The ratio comes from the unrounded rates, so it may differ from the rounded ones' in the last digit.
+    assert.ok(Math.abs(result.ratio - result.pipeline.records_per_s / result.baseline.records_per_s) < 0.002, 'ratio is pipeline over baseline');
+    assert.equal(result.pipeline.duplicates, 0);
+    assert.match(stdout, /baseline \(kafkajs loop\)/, 'and a readable table');
+  });
+});
