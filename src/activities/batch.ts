@@ -53,8 +53,9 @@ export function createBatchActivities(deps: BatchActivityDeps) {
       config.aggregates,
       processedAtMs,
     );
+    const deadLettersByReason = countByReason(deadLetters);
     const stopRedisTimer = metrics?.redisScriptDuration.startTimer();
-    await deps.store.applyBatch(input.batchId, aggregates, processedAtMs, countByReason(deadLetters));
+    await deps.store.applyBatch(input.batchId, aggregates, processedAtMs, deadLettersByReason);
     stopRedisTimer?.();
     const alreadyPublished = await deps.store.wasPublished(input.batchId, processedAtMs);
     if (alreadyPublished) {
@@ -65,7 +66,15 @@ export function createBatchActivities(deps: BatchActivityDeps) {
       stopPublishTimer?.();
       await deps.store.markPublished(input.batchId, processedAtMs);
     }
-    const result = summarise(input, logins.length, deadLetters, aggregates.late, alreadyPublished);
+    const result: BatchResult = {
+      batchId: input.batchId,
+      records: input.records.length,
+      logins: logins.length,
+      deadLetters: deadLetters.length,
+      deadLettersByReason,
+      late: aggregates.late,
+      alreadyPublished,
+    };
     recordMetrics(metrics, result);
     stopBatchTimer?.();
     return result;
@@ -196,19 +205,6 @@ function countByReason(deadLetters: DeadLetter[]): Partial<Record<DeadLetterReas
   const byReason: Partial<Record<DeadLetterReason, number>> = {};
   for (const d of deadLetters) byReason[d.rejection.reason] = (byReason[d.rejection.reason] ?? 0) + 1;
   return byReason;
-}
-
-function summarise(input: BatchInput, logins: number, deadLetters: DeadLetter[], late: number, alreadyPublished: boolean): BatchResult {
-  const byReason = countByReason(deadLetters);
-  return {
-    batchId: input.batchId,
-    records: input.records.length,
-    logins,
-    deadLetters: deadLetters.length,
-    deadLettersByReason: byReason,
-    late,
-    alreadyPublished,
-  };
 }
 
 function recordMetrics(metrics: WorkerMetrics | undefined, result: BatchResult): void {
