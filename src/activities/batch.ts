@@ -9,9 +9,10 @@
  * between the publish and the mark: then, as the contract allows, a duplicate with the same
  * `source`.
  */
-import type { Producer, Message, IHeaders } from 'kafkajs';
+import type { Producer, Message } from 'kafkajs';
 import { ApplicationFailure } from '@temporalio/common';
 import { aggregateLogins } from '../domain/aggregates';
+import { deadLetterHeaders } from '../domain/dead-letter';
 import { decodeRecords } from '../domain/blob';
 import { transformRecord } from '../domain/transform';
 import type { BatchInput, BatchMeta, BatchResult, DeadLetterReason, ProcessedLogin, Rejection } from '../domain/types';
@@ -157,7 +158,7 @@ async function publish(
     })),
     ...deadLetters.map((d) => ({
       topic: config.kafka.dlqTopic,
-      message: { key: d.key, value: d.value, headers: deadLetterHeaders(input, d, failedAt) },
+      message: { key: d.key, value: d.value, headers: deadLetterHeaders({ topic: input.topic, partition: input.partition, offset: d.offset }, input.batchId, d.rejection, failedAt) },
       size: (d.value?.length ?? 0) + (d.key?.length ?? 0) + 512,
     })),
   ];
@@ -170,20 +171,6 @@ async function publish(
     }
     await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs })) });
   }
-}
-
-export function deadLetterHeaders(input: BatchInput, d: DeadLetter, failedAt: string): IHeaders {
-  const headers: IHeaders = {
-    'dlq.reason': d.rejection.reason,
-    'dlq.error': d.rejection.error,
-    'dlq.source.topic': input.topic,
-    'dlq.source.partition': String(input.partition),
-    'dlq.source.offset': d.offset,
-    'dlq.batch_id': input.batchId,
-    'dlq.failed_at': failedAt,
-  };
-  if (d.rejection.field !== undefined) headers['dlq.field'] = d.rejection.field;
-  return headers;
 }
 
 function* chunksBySize<T extends { size: number }>(items: T[], maxBytes: number): Generator<T[]> {

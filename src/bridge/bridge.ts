@@ -10,6 +10,7 @@ import { FastJavaCompatiblePartitioner } from '../clients/partitioner';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config';
 import { batchId } from '../domain/batch';
+import { deadLetterHeaders } from '../domain/dead-letter';
 import type { Logger } from '../log';
 import type { BridgeMetrics } from '../metrics';
 import { isOversized, sized, takeChunk, type SizedRecord } from './chunker';
@@ -125,7 +126,9 @@ export class Bridge {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const key = tp(batch.topic, batch.partition);
     const shouldStop = () => this.stopping || !isRunning() || isStale();
-    let pending = this.uncovered(key, batch.messages.map(sized));
+    const covered = this.covered.get(key);
+    const fetched = batch.messages.map(sized);
+    let pending = covered === undefined ? fetched : dropCovered(fetched, covered);
     resolveSkipped(batch.messages, pending, resolveOffset);
     let toCommit: bigint | undefined;
     while (pending.length > 0 && !shouldStop()) {
@@ -135,18 +138,12 @@ export class Bridge {
       if (!result) break;
       this.covered.set(key, result.coveredThrough);
       toCommit = result.coveredThrough + 1n;
-      pending = pending.filter((m) => BigInt(m.record.offset) > result.coveredThrough);
+      pending = dropCovered(pending, result.coveredThrough);
       const fetchedThrough = BigInt(batch.lastOffset());
       resolveOffset(String(result.coveredThrough < fetchedThrough ? result.coveredThrough : fetchedThrough));
       await heartbeat();
     }
     if (toCommit !== undefined && !isStale()) await this.commit(batch.topic, batch.partition, toCommit, batch.highWatermark);
-  }
-
-  /** Drops fetched messages that a workflow already holds (re-read after a crash or rebalance). */
-  private uncovered(key: TopicPartition, messages: SizedRecord[]): SizedRecord[] {
-    const covered = this.covered.get(key);
-    return covered === undefined ? messages : messages.filter((m) => BigInt(m.record.offset) > covered);
   }
 
   /**
@@ -194,25 +191,12 @@ export class Bridge {
       await this.deadLetterProducer.connect();
     }
     const { offset, key, value } = message.record;
-    await this.deadLetterProducer.send({
-      topic: config.kafka.dlqTopic,
-      acks: -1,
-      messages: [
-        {
-          key,
-          value,
-          headers: {
-            'dlq.reason': 'processing_error',
-            'dlq.error': `The record is too large to hand to Temporal (about ${message.size} bytes encoded).`,
-            'dlq.source.topic': topic,
-            'dlq.source.partition': String(partition),
-            'dlq.source.offset': offset,
-            'dlq.batch_id': batchId(config.kafka.groupId, topic, partition, offset),
-            'dlq.failed_at': new Date().toISOString(),
-          },
-        },
-      ],
-    });
+    const rejection = {
+      reason: 'processing_error' as const,
+      error: `The record is too large to hand to Temporal (about ${message.size} bytes encoded).`,
+    };
+    const headers = deadLetterHeaders({ topic, partition, offset }, batchId(config.kafka.groupId, topic, partition, offset), rejection, new Date().toISOString());
+    await this.deadLetterProducer.send({ topic: config.kafka.dlqTopic, acks: -1, messages: [{ key, value, headers }] });
     logger.warn({ topic, partition, offset, bytes: message.size }, 'Dead-lettered a record too large for a Temporal payload');
     return { coveredThrough: BigInt(offset) };
   }
@@ -235,6 +219,15 @@ export class Bridge {
     else this.consumer.resume(topics);
     this.deps.metrics?.paused.set(paused ? 1 : 0);
   }
+}
+
+/**
+ * Drops the messages a workflow already holds (handed off just now, or re-read after a crash or
+ * rebalance). Messages are in offset order, so only the covered prefix is looked at.
+ */
+function dropCovered(messages: SizedRecord[], coveredThrough: bigint): SizedRecord[] {
+  const firstUncovered = messages.findIndex((m) => BigInt(m.record.offset) > coveredThrough);
+  return firstUncovered === -1 ? [] : messages.slice(firstUncovered);
 }
 
 /** Resolves the fetched messages that were skipped as already covered, so kafkajs moves past them. */

@@ -17,11 +17,11 @@ export function testKafka(config: Config): Kafka {
   return createKafka(config.kafka, { clientId: 'test' });
 }
 
-export async function createTopics(kafka: Kafka, topics: string[], numPartitions = 1): Promise<void> {
+export async function createTopics(kafka: Kafka, topics: string[], numPartitions = 1, configEntries: { name: string; value: string }[] = []): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await admin.createTopics({ waitForLeaders: true, topics: topics.map((topic) => ({ topic, numPartitions })) });
+    await admin.createTopics({ waitForLeaders: true, topics: topics.map((topic) => ({ topic, numPartitions, configEntries })) });
   } finally {
     await admin.disconnect();
   }

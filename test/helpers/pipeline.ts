@@ -36,10 +36,13 @@ export class PipelineHarness {
     return this.t.config;
   }
 
-  async setup(): Promise<this> {
+  /** Creates the test's topics; `maxMessageBytes` lets the input and the DLQ take records over the broker's 1 MB default. */
+  async setup(options: { maxMessageBytes?: number } = {}): Promise<this> {
     const { inputTopic, outputTopic, dlqTopic } = this.config.kafka;
-    await createTopics(this.kafka, [inputTopic], this.partitions);
-    await createTopics(this.kafka, [outputTopic, dlqTopic]);
+    const topicConfig = options.maxMessageBytes ? [{ name: 'max.message.bytes', value: String(options.maxMessageBytes) }] : [];
+    await createTopics(this.kafka, [inputTopic], this.partitions, topicConfig);
+    await createTopics(this.kafka, [outputTopic]);
+    await createTopics(this.kafka, [dlqTopic], 1, topicConfig);
     this.reader = await new TopicReader(this.kafka, [outputTopic, dlqTopic]).start();
     return this;
   }

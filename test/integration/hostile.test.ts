@@ -4,6 +4,7 @@
  * keeps going.
  */
 import assert from 'node:assert/strict';
+import { HARD_PAYLOAD_LIMIT } from '../../src/bridge/chunker';
 import { hostileCorpus } from '../fixtures/hostile';
 import { formatAccounting } from '../helpers/accounting';
 import { PipelineHarness } from '../helpers/pipeline';
@@ -47,6 +48,31 @@ describe('hostile input through the pipeline', function () {
       const after = JSON.parse(logins.get(String(corpus.length))!.value!.toString());
       assert.equal(after.ip, '10.1.2.0', 'IP_MASKING=truncate keeps the /24');
       assert.ok(harness.worker.running && harness.bridge.running, 'neither process stopped');
+    } finally {
+      await harness.close();
+    }
+  });
+
+  it('dead-letters, from the bridge, a record too large for a Temporal payload, and carries on', async () => {
+    const harness = new PipelineHarness('oversized');
+    try {
+      await harness.setup({ maxMessageBytes: 4 * 1024 * 1024 });
+      await harness.startAll();
+      const valid = (user: string) => JSON.stringify({ user_id: user, app_version: '2.3.0', timestamp: Math.floor(Date.now() / 1000) });
+      const huge = Buffer.from(JSON.stringify({ user_id: 'huge', app_version: '2.3.0', timestamp: 1_700_000_000, pad: 'x'.repeat(HARD_PAYLOAD_LIMIT) }));
+      await harness.produce([{ key: 'before', value: valid('before') }]);
+      await harness.produce([{ key: 'huge', value: huge }]);
+      await harness.produce([{ key: 'after', value: valid('after') }]);
+      const accounting = await harness.waitForAllAccounted();
+      assert.equal(accounting.inputs, 3);
+      assert.deepEqual(accounting.lost, [], formatAccounting(accounting));
+      assert.deepEqual(harness.logins().map((m) => JSON.parse(m.value!.toString()).user_id).sort(), ['after', 'before']);
+      const [letter] = harness.deadLetters();
+      assert.equal(letter!.headers['dlq.source.offset'], '1');
+      assert.equal(letter!.headers['dlq.reason'], 'processing_error');
+      assert.match(letter!.headers['dlq.error']!, /too large to hand to Temporal/);
+      assert.equal(letter!.headers['dlq.batch_id'], `${harness.config.kafka.groupId}/${harness.config.kafka.inputTopic}/0/1`);
+      assert.ok(letter!.value!.equals(huge), 'the dead letter carries the record unchanged');
     } finally {
       await harness.close();
     }
