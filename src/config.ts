@@ -263,6 +263,25 @@ export function serviceEnvironment(overrides: Environment = {}): Environment {
   };
 }
 
+/**
+ * Names of one run's own topics, consumer group, task queue, insights workflow and Redis prefix,
+ * so that a benchmark or a test shares the stack with other runs without touching their state.
+ */
+export function isolatedEnvironment(id: string): Environment {
+  return {
+    INPUT_TOPIC: `${id}-in`,
+    OUTPUT_TOPIC: `${id}-out`,
+    DLQ_TOPIC: `${id}-dlq`,
+    KAFKA_GROUP_ID: `${id}-group`,
+    TEMPORAL_TASK_QUEUE: `${id}-tq`,
+    INSIGHTS_WORKFLOW_ID: `${id}-insights`,
+    REDIS_PREFIX: `${id}:`,
+    // Ephemeral ports: several runs' processes on one machine.
+    BRIDGE_HTTP_PORT: '0',
+    WORKER_HTTP_PORT: '0',
+  };
+}
+
 /** Whether stdout is an interactive terminal (pretty logs, progress bars). */
 export function isInteractive(): boolean {
   return Boolean(process.stdout.isTTY) && process.env.CI === undefined;

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Partitioners, type Kafka, type Message } from 'kafkajs';
 import { createKafka } from '../clients/kafka';
 import { createRedis } from '../clients/redis';
-import { loadConfig, serviceEnvironment, type Config, type Environment } from '../config';
+import { isolatedEnvironment, loadConfig, serviceEnvironment, type Config, type Environment } from '../config';
 import { transformRecord } from '../domain/transform';
 import { createGenerator } from '../generator/records';
 import { InsightsStore } from '../insights/store';
@@ -45,20 +45,12 @@ export interface BenchResult {
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 
-export async function runBench(base: Config, options: BenchOptions): Promise<BenchResult> {
+export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const id = `bench-${randomBytes(3).toString('hex')}`;
   const env: Environment = {
-    INPUT_TOPIC: `${id}-in`,
-    OUTPUT_TOPIC: `${id}-out`,
-    DLQ_TOPIC: `${id}-dlq`,
-    KAFKA_GROUP_ID: `${id}-group`,
-    TEMPORAL_TASK_QUEUE: `${id}-tq`,
-    INSIGHTS_WORKFLOW_ID: `${id}-insights`,
-    REDIS_PREFIX: `${id}:`,
+    ...isolatedEnvironment(id),
     // One summary at start, then none during the measurement.
     SUMMARY_INTERVAL_SECONDS: '86400',
-    BRIDGE_HTTP_PORT: '0',
-    WORKER_HTTP_PORT: '0',
     LOG_FORMAT: 'json',
     LOG_LEVEL: 'warn',
     ...options.env,

@@ -39,7 +39,7 @@ runMain(async () => {
     BRIDGE_MAX_IN_FLIGHT: String(int('in-flight', opts['in-flight'], 16)),
     WORKER_MAX_CONCURRENT_BATCHES: String(int('concurrency', opts.concurrency, 8)),
   };
-  const result = await runBench(config, {
+  const result = await runBench({
     records: int('records', opts.records, 200_000),
     partitions: int('partitions', opts.partitions, 4),
     latencyRate: int('latency-rate', opts['latency-rate'], 2000),

@@ -8,6 +8,7 @@
  * Temporal or Redis disturbs nothing else.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import type { Environment } from '../../src/config';
 import { formatAccounting, sourceOf } from '../helpers/accounting';
 import { DedicatedService } from '../helpers/dedicated';
@@ -147,13 +148,36 @@ async function inject(
   }
 }
 
-export const ALL_FAULTS: FaultName[] = ['worker', 'bridge', 'Temporal server', 'Kafka broker', 'Redis', 'one bridge and one worker of two'];
+const ALL_FAULTS: FaultName[] = ['worker', 'bridge', 'Temporal server', 'Kafka broker', 'Redis', 'one bridge and one worker of two'];
 
-export function faultTitle(fault: FaultName): string {
+/** One mocha suite over every fault at the given size; prints the table and, when asked, saves it. */
+export function describeFaultSuite(title: string, size: FaultSuiteOptions & { timeoutMs: number; saveTableTo?: string }): void {
+  describe(title, function () {
+    this.timeout(size.timeoutMs);
+    const stack = new FaultStack();
+    const rows: FaultRow[] = [];
+
+    before(() => stack.start());
+    after(async () => {
+      const table = formatTable(rows);
+      console.log(`\n${table}\n`);
+      if (size.saveTableTo) writeFileSync(size.saveTableTo, `${table}\n`);
+      await stack.stop();
+    });
+
+    for (const fault of ALL_FAULTS) {
+      it(faultTitle(fault), async () => {
+        rows.push(await runFault(stack, fault, { records: size.records, rate: size.rate }));
+      });
+    }
+  });
+}
+
+function faultTitle(fault: FaultName): string {
   return `survives a SIGKILL of ${fault === 'one bridge and one worker of two' ? fault : `the ${fault}`}`;
 }
 
-export function formatTable(rows: FaultRow[]): string {
+function formatTable(rows: FaultRow[]): string {
   const header = ['fault (SIGKILL)', 'records', 'lost', 'duplicates', 'time to recover'];
   const cells = rows.map((r) => [r.fault, String(r.records), String(r.lost), String(r.duplicates), `${r.recoverySeconds.toFixed(1)} s`]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));

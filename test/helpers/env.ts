@@ -1,6 +1,6 @@
 /** Per-test isolation: fresh topics, consumer group, task queue, Redis prefix and insights workflow id. */
 import { randomBytes } from 'node:crypto';
-import { loadConfig, type Config, type Environment } from '../../src/config';
+import { isolatedEnvironment, loadConfig, type Config, type Environment } from '../../src/config';
 
 export interface TestEnv {
   id: string;
@@ -11,15 +11,7 @@ export interface TestEnv {
 export function testEnv(name: string, overrides: Environment = {}): TestEnv {
   const id = `t-${name}-${randomBytes(3).toString('hex')}`;
   const env: Environment = {
-    INPUT_TOPIC: `${id}-in`,
-    OUTPUT_TOPIC: `${id}-out`,
-    DLQ_TOPIC: `${id}-dlq`,
-    KAFKA_GROUP_ID: `${id}-group`,
-    TEMPORAL_TASK_QUEUE: `${id}-tq`,
-    INSIGHTS_WORKFLOW_ID: `${id}-insights`,
-    REDIS_PREFIX: `${id}:`,
-    BRIDGE_HTTP_PORT: '0',
-    WORKER_HTTP_PORT: '0',
+    ...isolatedEnvironment(id),
     LOG_FORMAT: 'json',
     LOG_LEVEL: 'info',
     ...overrides,

@@ -36,50 +36,35 @@ function generatorFor(harness: PipelineHarness, count: number, rate: number): Ch
 }
 
 describe('crashes mid-stream', function () {
-  it('loses nothing and counts nothing twice when the worker is SIGKILLed', async () => {
-    const harness = new PipelineHarness('kill-worker', { BATCH_MAX_RECORDS: '100' }, 2);
+  /** Kills `component` after 1,000 logins of a 6,000-record stream, restarts it, and checks the guarantee. */
+  async function killMidStream(component: 'worker' | 'bridge'): Promise<void> {
+    const harness = new PipelineHarness(`kill-${component}`, { BATCH_MAX_RECORDS: '100' }, 2);
     try {
       await harness.setup();
       await harness.startAll();
       const generator = generatorFor(harness, 6000, 1500);
       await generator.start();
       await waitFor(() => harness.logins().length >= 1000, { timeoutMs: 60_000, message: '1000 logins before the kill' });
-      await harness.worker.stop('SIGKILL');
-      await harness.worker.start();
+      await harness[component].stop('SIGKILL');
+      await harness[component].start();
       assert.equal(await generator.waitForExit(), 0);
       const accounting = await harness.waitForAllAccounted(180_000);
       assert.equal(accounting.inputs, 6000);
       assert.deepEqual(accounting.lost, [], formatAccounting(accounting));
       assert.deepEqual(accounting.conflicting, []);
-      await expectRedisExact(harness);
-      console.log(`      worker SIGKILL: ${formatAccounting(accounting)}`);
-    } finally {
-      await harness.close();
-    }
-  });
-
-  it('loses nothing and duplicates nothing when the bridge is SIGKILLed', async () => {
-    const harness = new PipelineHarness('kill-bridge', { BATCH_MAX_RECORDS: '100' }, 2);
-    try {
-      await harness.setup();
-      await harness.startAll();
-      const generator = generatorFor(harness, 6000, 1500);
-      await generator.start();
-      await waitFor(() => harness.logins().length >= 1000, { timeoutMs: 60_000, message: '1000 logins before the kill' });
-      await harness.bridge.stop('SIGKILL');
-      await harness.bridge.start();
-      assert.equal(await generator.waitForExit(), 0);
-      const accounting = await harness.waitForAllAccounted(180_000);
-      assert.equal(accounting.inputs, 6000);
-      assert.deepEqual(accounting.lost, [], formatAccounting(accounting));
       // A re-read batch finds its workflow already there: the bridge's crash never repeats output.
-      assert.equal(accounting.duplicates, 0, formatAccounting(accounting));
+      // A worker's crash may, between a publish and its mark (counted, same source).
+      if (component === 'bridge') assert.equal(accounting.duplicates, 0, formatAccounting(accounting));
       await expectRedisExact(harness);
-      console.log(`      bridge SIGKILL: ${formatAccounting(accounting)}`);
+      console.log(`      ${component} SIGKILL: ${formatAccounting(accounting)}`);
     } finally {
       await harness.close();
     }
-  });
+  }
+
+  it('loses nothing and counts nothing twice when the worker is SIGKILLed', () => killMidStream('worker'));
+
+  it('loses nothing and duplicates nothing when the bridge is SIGKILLed', () => killMidStream('bridge'));
 
   it('adopts batches an earlier run started, whatever their boundaries now', async () => {
     const harness = new PipelineHarness('reread', { BATCH_MAX_RECORDS: '25' }, 2);
