@@ -96,11 +96,7 @@ export async function runFault(stack: FaultStack, fault: FaultName, options: Fau
     const accounting = await harness.waitForAllAccounted(300_000);
     assert.deepEqual(accounting.lost, [], formatAccounting(accounting));
     assert.deepEqual(accounting.conflicting, [], 'no offset is both a login and a dead letter');
-    let counted = -1;
-    await waitFor(async () => (counted = await harness.redisLogins()) === accounting.distinctLogins, {
-      timeoutMs: 60_000,
-      message: () => `Redis to count exactly ${accounting.distinctLogins} logins after the ${fault} fault (counts ${counted})`,
-    });
+    await harness.waitForRedisExact(60_000, ` after the ${fault} fault`);
     return {
       fault,
       records: accounting.inputs,

@@ -114,6 +114,16 @@ export class PipelineHarness {
     return summary.totals.logins;
   }
 
+  /** Waits until Redis counts exactly the distinct logins on OUTPUT_TOPIC (every valid login once). */
+  async waitForRedisExact(timeoutMs = 30_000, what = ''): Promise<void> {
+    const { distinctLogins } = await this.accounting();
+    let counted = -1;
+    await waitFor(async () => (counted = await this.redisLogins()) === distinctLogins, {
+      timeoutMs,
+      message: () => `Redis to count exactly ${distinctLogins} logins${what} (counts ${counted})`,
+    });
+  }
+
   async close(): Promise<void> {
     await stopAll([this.worker, this.bridge, ...this.extra]);
     await terminateInsights(this.config);

@@ -13,15 +13,6 @@ import { PipelineHarness } from '../helpers/pipeline';
 import { ChildService } from '../helpers/processes';
 import { waitFor } from '../helpers/wait';
 
-async function expectRedisExact(harness: PipelineHarness): Promise<void> {
-  const accounting = await harness.accounting();
-  let counted = -1;
-  await waitFor(async () => (counted = await harness.redisLogins()) === accounting.distinctLogins, {
-    timeoutMs: 30_000,
-    message: () => `Redis to count exactly ${accounting.distinctLogins} logins (counts ${counted})`,
-  });
-}
-
 function generatorFor(harness: PipelineHarness, count: number, rate: number): ChildService {
   const generator = new ChildService('generator', harness.t.env, `${harness.t.id}-generator`, [
     '--count',
@@ -55,7 +46,7 @@ describe('crashes mid-stream', function () {
       // A re-read batch finds its workflow already there: the bridge's crash never repeats output.
       // A worker's crash may, between a publish and its mark (counted, same source).
       if (component === 'bridge') assert.equal(accounting.duplicates, 0, formatAccounting(accounting));
-      await expectRedisExact(harness);
+      await harness.waitForRedisExact();
       console.log(`      ${component} SIGKILL: ${formatAccounting(accounting)}`);
     } finally {
       await harness.close();
@@ -94,7 +85,7 @@ describe('crashes mid-stream', function () {
       assert.equal(accounting.inputs, 240);
       assert.deepEqual(accounting.lost, []);
       assert.equal(accounting.duplicates, 0, formatAccounting(accounting));
-      await expectRedisExact(harness);
+      await harness.waitForRedisExact();
       const adoptions = harness.bridge.logText().split('\n').filter((l) => l.includes('Batch already started by an earlier run'));
       assert.equal(adoptions.length, 3, `three adoptions, found:\n${adoptions.join('\n')}`);
       assert.ok(adoptions.some((l) => l.includes('"coveredThrough":"69"')));

@@ -67,15 +67,6 @@ function withinTwoPercent(estimate: number, truth: number): boolean {
   return Math.abs(estimate - truth) <= truth * 0.02;
 }
 
-async function waitForRedisExact(harness: PipelineHarness): Promise<void> {
-  const accounting = await harness.accounting();
-  let counted = -1;
-  await waitFor(async () => (counted = await harness.redisLogins()) === accounting.distinctLogins, {
-    timeoutMs: 30_000,
-    message: () => `Redis to count exactly ${accounting.distinctLogins} logins (counts ${counted})`,
-  });
-}
-
 describe('rolling insights', function () {
   before(quietTemporalRuntime);
   beforeEach(() => {
@@ -91,7 +82,7 @@ describe('rolling insights', function () {
       await harness.produce(messages);
       const accounting = await harness.waitForAllAccounted();
       assert.equal(accounting.duplicates, 0, formatAccounting(accounting));
-      await waitForRedisExact(harness);
+      await harness.waitForRedisExact();
       const summary = await harness.store().readWindow((NOW_S - 600) * 1000, (NOW_S + 60) * 1000);
       assert.equal(summary.totals.logins, 3000);
       const allUsers = new Set(Object.values(expected).flatMap((e) => [...e.users]));
@@ -143,7 +134,7 @@ describe('rolling insights', function () {
         await harness.produce(messages.slice(0, 600));
         const accounting = await harness.waitForAllAccounted();
         assert.equal(accounting.duplicates, 0, `a retried batch is not published again: ${formatAccounting(accounting)}`);
-        await waitForRedisExact(harness);
+        await harness.waitForRedisExact();
       });
       assert.ok(attempts.size >= 12, `at least 12 batches (${attempts.size})`);
       assert.ok([...attempts.values()].every((n) => n >= 2), 'every batch ran twice');
@@ -165,7 +156,7 @@ describe('rolling insights', function () {
       const { messages } = knownInput();
       await harness.produce(messages.slice(0, 1500));
       const accounting = await harness.waitForAllAccounted();
-      await waitForRedisExact(harness);
+      await harness.waitForRedisExact();
       const before = await harness.store().readWindow((NOW_S - 600) * 1000, (NOW_S + 60) * 1000);
       harness.redis().disconnect();
       await redisServer.kill();
@@ -179,7 +170,7 @@ describe('rolling insights', function () {
       await harness.produce(messages.slice(1500, 1800));
       const later = await harness.waitForAllAccounted();
       assert.equal(later.inputs, 1800);
-      await waitForRedisExact(harness);
+      await harness.waitForRedisExact();
     } finally {
       await harness.close();
       await redisServer.stop();
@@ -195,7 +186,7 @@ describe('rolling insights', function () {
       const { messages } = knownInput();
       await harness.produce(messages.slice(0, 500));
       const accounting = await harness.waitForAllAccounted();
-      await waitForRedisExact(harness);
+      await harness.waitForRedisExact();
       const settled = Date.now();
       const summaries = () =>
         harness.reader

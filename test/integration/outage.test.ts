@@ -45,11 +45,7 @@ describe('Kafka outage mid-run', function () {
       assert.deepEqual(accounting.lost, [], formatAccounting(accounting));
       assert.equal(accounting.deadLetters, 0, 'an outage is never dead-lettered');
       assert.deepEqual(accounting.conflicting, []);
-      let counted = -1;
-      await waitFor(async () => (counted = await harness.redisLogins()) === accounting.distinctLogins, {
-        timeoutMs: 30_000,
-        message: () => `Redis to count exactly ${accounting.distinctLogins} logins (counts ${counted})`,
-      });
+      await harness.waitForRedisExact();
       assert.equal(harness.worker.running && harness.bridge.running, true, 'neither process died of the outage');
       console.log(`      Kafka killed mid-run: ${formatAccounting(accounting)}`);
     } finally {

@@ -17,7 +17,6 @@ import { makeCertificates } from '../helpers/certs';
 import { DedicatedService } from '../helpers/dedicated';
 import { PipelineHarness } from '../helpers/pipeline';
 import { ChildService } from '../helpers/processes';
-import { waitFor } from '../helpers/wait';
 
 const exec = promisify(execFile);
 const ROOT = resolve(__dirname, '..', '..', '..');
@@ -88,7 +87,7 @@ describe('secure connections', function () {
       await harness.produce(Array.from({ length: 300 }, () => next()));
       const accounting = await harness.waitForAllAccounted();
       assert.deepEqual(accounting.lost, [], formatAccounting(accounting));
-      await waitFor(async () => (await harness.redisLogins()) === accounting.distinctLogins, { timeoutMs: 30_000, message: 'Redis over TLS to count every login' });
+      await harness.waitForRedisExact(30_000, ' over TLS');
       const redisClient = createRedis(harness.config.redis);
       try {
         assert.equal(await redisClient.ping(), 'PONG');

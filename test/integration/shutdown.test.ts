@@ -56,11 +56,7 @@ describe('graceful shutdown', function () {
       const accounting = await harness.waitForAllAccounted();
       assert.deepEqual(accounting.lost, []);
       assert.equal(accounting.duplicates, 0, formatAccounting(accounting));
-      let counted = -1;
-      await waitFor(async () => (counted = await harness.redisLogins()) === accounting.distinctLogins, {
-        timeoutMs: 30_000,
-        message: () => `Redis to count exactly ${accounting.distinctLogins} (counts ${counted})`,
-      });
+      await harness.waitForRedisExact();
       console.log(`      worker stopped in ${ms} ms`);
     } finally {
       await harness.close();
