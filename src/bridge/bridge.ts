@@ -7,6 +7,7 @@
 import type { Client } from '@temporalio/client';
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import { FastJavaCompatiblePartitioner } from '../clients/partitioner';
+import { topicMaxMessageBytes } from '../clients/topics';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config';
 import { batchId } from '../domain/batch';
@@ -94,6 +95,7 @@ export class Bridge {
 
   async start(): Promise<void> {
     const { config } = this.deps;
+    await this.warnIfDeadLettersCannotFit();
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: config.kafka.inputTopic, fromBeginning: true });
     await this.consumer.run({
@@ -159,8 +161,9 @@ export class Bridge {
   ): Promise<Pick<HandOffResult, 'coveredThrough'> | undefined> {
     const { config, client, metrics, logger } = this.deps;
     for (let attempt = 0; !shouldStop(); attempt++) {
+      const oversized = isOversized(pending[0]!);
       try {
-        if (isOversized(pending[0]!)) return await this.deadLetterOversized(topic, partition, pending[0]!);
+        if (oversized) return await this.deadLetterOversized(topic, partition, pending[0]!);
         const chunk = takeChunk(pending, config.batch.maxRecords, config.batch.maxBytes);
         const batch = buildBatch(config.kafka.groupId, topic, partition, chunk.map((m) => m.record));
         const stopTimer = metrics?.handOffDuration.startTimer();
@@ -175,12 +178,32 @@ export class Bridge {
         return result;
       } catch (err) {
         const delay = RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)]!;
-        logger.warn({ err: (err as Error).message, topic, partition, attempt, retryInMs: delay }, 'Hand-off to Temporal failed; retrying');
+        const context = { err: (err as Error).message, topic, partition, attempt, retryInMs: delay };
+        if (oversized) logger.warn({ ...context, dlqTopic: config.kafka.dlqTopic }, oversizedDeadLetterFailure(err, config.kafka.dlqTopic));
+        else logger.warn(context, 'Hand-off to Temporal failed; retrying');
         await sleep(delay);
         await heartbeat().catch(() => undefined);
       }
     }
     return undefined;
+  }
+
+  /**
+   * The bridge dead-letters records too large for Temporal as they are: a DLQ that takes smaller
+   * messages than the input would refuse one, and its partition would wait until an operator
+   * raised the DLQ's limit. Said at start, before such a record arrives.
+   */
+  private async warnIfDeadLettersCannotFit(): Promise<void> {
+    const { kafka, config, logger } = this.deps;
+    const { inputTopic, dlqTopic } = config.kafka;
+    const sizes = await topicMaxMessageBytes(kafka, [inputTopic, dlqTopic]);
+    const input = sizes.get(inputTopic);
+    const dlq = sizes.get(dlqTopic);
+    if (input === undefined || dlq === undefined || dlq >= input) return;
+    logger.warn(
+      { inputTopic, inputMaxMessageBytes: input, dlqTopic, dlqMaxMessageBytes: dlq },
+      `The dead-letter topic ${dlqTopic} takes messages up to ${dlq} bytes, less than the ${input} of ${inputTopic}: raise its max.message.bytes, or a large bad record will hold up its partition`,
+    );
   }
 
   /** A record too large for any Temporal payload: dead-lettered here, so it is neither lost nor retried forever. */
@@ -234,4 +257,12 @@ function dropCovered(messages: SizedRecord[], coveredThrough: bigint): SizedReco
 function resolveSkipped(all: { offset: string }[], pending: SizedRecord[], resolveOffset: (offset: string) => void): void {
   const skipped = all.length - pending.length;
   if (skipped > 0) resolveOffset(all[skipped - 1]!.offset);
+}
+
+/** The retry log line for a dead letter the DLQ refused, naming the fix when the record is too large for it. */
+function oversizedDeadLetterFailure(err: unknown, dlqTopic: string): string {
+  const tooLarge = /MESSAGE_TOO_LARGE|larger than the max message size/i.test(`${(err as Error).message} ${String((err as { cause?: unknown }).cause ?? '')}`);
+  return tooLarge
+    ? `The dead-letter topic ${dlqTopic} refuses this record as too large; raise its max.message.bytes to at least the input topic's. Retrying`
+    : `Dead-lettering a record too large for Temporal failed; retrying`;
 }

@@ -1,4 +1,4 @@
-import type { Kafka } from 'kafkajs';
+import { ConfigResourceTypes, type Kafka } from 'kafkajs';
 
 /**
  * Creates the topics that do not exist yet. Where the principal may not create topics (a managed
@@ -18,5 +18,30 @@ export async function ensureTopics(kafka: Kafka, topics: string[], numPartitions
       });
   } finally {
     await admin.disconnect();
+  }
+}
+
+/**
+ * Each topic's max.message.bytes as the broker reports it; topics it will not describe (missing,
+ * or not allowed to this principal) are left out, since callers use this only for advice.
+ */
+export async function topicMaxMessageBytes(kafka: Kafka, topics: string[]): Promise<Map<string, number>> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const described = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['max.message.bytes'] })),
+    });
+    const sizes = new Map<string, number>();
+    for (const resource of described.resources) {
+      const entry = resource.errorCode === 0 ? resource.configEntries.find((e) => e.configName === 'max.message.bytes') : undefined;
+      if (entry) sizes.set(resource.resourceName, Number(entry.configValue));
+    }
+    return sizes;
+  } catch {
+    return new Map();
+  } finally {
+    await admin.disconnect().catch(() => undefined);
   }
 }

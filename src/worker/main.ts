@@ -29,6 +29,8 @@ runMain(async () => {
     extraMetrics: () => fetch(`http://127.0.0.1:${sdkMetricsPort}/metrics`).then((r) => r.text()),
   });
   logger.info({ port: ops.port }, 'Serving /metrics, /healthz and /readyz');
+  // Logged last, so that "running" means the probes answer too: supervisors and tests wait for this line.
+  logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'Worker running');
   let stopping = false;
   onShutdownSignals(logger, async () => {
     stopping = true;

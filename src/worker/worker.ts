@@ -77,7 +77,6 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
     void ensureInsightsWorkflow(client, config, logger).catch((err: unknown) =>
       logger.error({ err: err instanceof Error ? err.message : String(err) }, 'Could not start the insights workflow'),
     );
-    logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'Worker running');
     return {
       done,
       shutdown: async () => {

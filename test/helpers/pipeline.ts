@@ -36,13 +36,16 @@ export class PipelineHarness {
     return this.t.config;
   }
 
-  /** Creates the test's topics; `maxMessageBytes` lets the input and the DLQ take records over the broker's 1 MB default. */
-  async setup(options: { maxMessageBytes?: number } = {}): Promise<this> {
+  /**
+   * Creates the test's topics; `maxMessageBytes` lets the input and the DLQ take records over the
+   * broker's 1 MB default, `dlqMaxMessageBytes` gives the DLQ a limit of its own.
+   */
+  async setup(options: { maxMessageBytes?: number; dlqMaxMessageBytes?: number } = {}): Promise<this> {
     const { inputTopic, outputTopic, dlqTopic } = this.config.kafka;
-    const topicConfig = options.maxMessageBytes ? [{ name: 'max.message.bytes', value: String(options.maxMessageBytes) }] : [];
-    await createTopics(this.kafka, [inputTopic], this.partitions, topicConfig);
+    const sizeLimit = (bytes?: number) => (bytes ? [{ name: 'max.message.bytes', value: String(bytes) }] : []);
+    await createTopics(this.kafka, [inputTopic], this.partitions, sizeLimit(options.maxMessageBytes));
     await createTopics(this.kafka, [outputTopic]);
-    await createTopics(this.kafka, [dlqTopic], 1, topicConfig);
+    await createTopics(this.kafka, [dlqTopic], 1, sizeLimit(options.dlqMaxMessageBytes ?? options.maxMessageBytes));
     this.reader = await new TopicReader(this.kafka, [outputTopic, dlqTopic]).start();
     return this;
   }

@@ -4,10 +4,12 @@
  * keeps going.
  */
 import assert from 'node:assert/strict';
+import { ConfigResourceTypes, type Kafka } from 'kafkajs';
 import { HARD_PAYLOAD_LIMIT } from '../../src/bridge/chunker';
 import { hostileCorpus } from '../fixtures/hostile';
 import { formatAccounting } from '../helpers/accounting';
 import { PipelineHarness } from '../helpers/pipeline';
+import { waitFor } from '../helpers/wait';
 
 describe('hostile input through the pipeline', function () {
   it('dead-letters each bad record with its reason, publishes each valid one, and never stops', async () => {
@@ -53,13 +55,15 @@ describe('hostile input through the pipeline', function () {
     }
   });
 
+  const valid = (user: string) => JSON.stringify({ user_id: user, app_version: '2.3.0', timestamp: Math.floor(Date.now() / 1000) });
+  const huge = Buffer.from(JSON.stringify({ user_id: 'huge', app_version: '2.3.0', timestamp: 1_700_000_000, pad: 'x'.repeat(HARD_PAYLOAD_LIMIT) }));
+
   it('dead-letters, from the bridge, a record too large for a Temporal payload, and carries on', async () => {
     const harness = new PipelineHarness('oversized');
     try {
       await harness.setup({ maxMessageBytes: 4 * 1024 * 1024 });
       await harness.startAll();
-      const valid = (user: string) => JSON.stringify({ user_id: user, app_version: '2.3.0', timestamp: Math.floor(Date.now() / 1000) });
-      const huge = Buffer.from(JSON.stringify({ user_id: 'huge', app_version: '2.3.0', timestamp: 1_700_000_000, pad: 'x'.repeat(HARD_PAYLOAD_LIMIT) }));
+      assert.doesNotMatch(harness.bridge.logText(), /dead-letter topic/, 'no warning when the DLQ takes what the input takes');
       await harness.produce([{ key: 'before', value: valid('before') }]);
       await harness.produce([{ key: 'huge', value: huge }]);
       await harness.produce([{ key: 'after', value: valid('after') }]);
@@ -77,4 +81,41 @@ describe('hostile input through the pipeline', function () {
       await harness.close();
     }
   });
+
+  it('warns at start when the DLQ takes smaller records than the input, names the fix when one is refused, and goes on once it is applied', async () => {
+    const harness = new PipelineHarness('dlq-too-small');
+    const { inputTopic, dlqTopic } = harness.config.kafka;
+    try {
+      await harness.setup({ maxMessageBytes: 4 * 1024 * 1024, dlqMaxMessageBytes: 1024 * 1024 });
+      await harness.startAll();
+      assert.match(harness.bridge.logText(), new RegExp(`dead-letter topic ${dlqTopic} takes messages up to 1048576 bytes, less than the 4194304 of ${inputTopic}`));
+      await harness.produce([{ key: 'before', value: valid('before') }]);
+      await harness.produce([{ key: 'huge', value: huge }]);
+      await harness.produce([{ key: 'after', value: valid('after') }]);
+      await waitFor(() => /refuses this record as too large; raise its max.message.bytes/.test(harness.bridge.logText()), {
+        timeoutMs: 30_000,
+        message: () => `the bridge to name the DLQ's size limit\n${harness.bridge.tail()}`,
+      });
+      assert.equal(harness.deadLetters().length, 0, 'nothing dead-lettered while the DLQ refuses');
+      assert.ok(!harness.logins().some((m) => m.key?.toString() === 'after'), 'the partition waits behind the refused record');
+
+      await setMaxMessageBytes(harness.kafka, dlqTopic, 4 * 1024 * 1024);
+      const accounting = await harness.waitForAllAccounted(60_000);
+      assert.deepEqual(accounting.lost, [], formatAccounting(accounting));
+      assert.equal(harness.deadLetters().length, 1);
+      assert.deepEqual(harness.logins().map((m) => m.key?.toString()).sort(), ['after', 'before']);
+    } finally {
+      await harness.close();
+    }
+  });
 });
+
+async function setMaxMessageBytes(kafka: Kafka, topic: string, bytes: number): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: 'max.message.bytes', value: String(bytes) }] }] });
+  } finally {
+    await admin.disconnect();
+  }
+}
