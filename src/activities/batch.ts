@@ -11,6 +11,7 @@
  */
 import type { Producer, Message } from 'kafkajs';
 import { ApplicationFailure } from '@temporalio/common';
+import { DEAD_LETTER_HEADROOM_BYTES, isMessageTooLarge } from '../clients/topics';
 import { aggregateLogins } from '../domain/aggregates';
 import { deadLetterHeaders } from '../domain/dead-letter';
 import { decodeRecords } from '../domain/blob';
@@ -150,16 +151,18 @@ async function publish(
   processedAtMs: number,
 ): Promise<void> {
   const failedAt = new Date(processedAtMs).toISOString();
-  const messages: { topic: string; message: Message; size: number }[] = [
+  const messages: Outgoing[] = [
     ...logins.map(({ login, json, bytes }) => ({
       topic: config.kafka.outputTopic,
       message: { key: login.user_id, value: json, headers: { type: 'login' } },
       size: bytes + login.user_id.length * 3 + 16,
+      offset: login.source.offset,
     })),
     ...deadLetters.map((d) => ({
       topic: config.kafka.dlqTopic,
       message: { key: d.key, value: d.value, headers: deadLetterHeaders({ topic: input.topic, partition: input.partition, offset: d.offset }, input.batchId, d.rejection, failedAt) },
       size: (d.value?.length ?? 0) + (d.key?.length ?? 0) + 512,
+      offset: d.offset,
     })),
   ];
   for (const chunk of chunksBySize(messages, MAX_SEND_BYTES)) {
@@ -169,8 +172,37 @@ async function publish(
       if (list) list.push(message);
       else byTopic.set(topic, [message]);
     }
-    await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs })) });
+    try {
+      await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs })) });
+    } catch (err) {
+      throw isMessageTooLarge(err) ? new RecordRefusedAsTooLargeError(largest(chunk)) : err;
+    }
   }
+}
+
+interface Outgoing {
+  topic: string;
+  message: Message;
+  size: number;
+  offset: string;
+}
+
+/**
+ * Kafka refused a record as larger than its topic takes. Retried, not dead-lettered: the record
+ * is valid or already a dead letter, and an operator can raise the limit; until then it says what.
+ */
+export class RecordRefusedAsTooLargeError extends Error {
+  override name = 'RecordRefusedAsTooLargeError';
+  constructor(record: Pick<Outgoing, 'topic' | 'size' | 'offset'>) {
+    super(
+      `${record.topic} refused a record as too large (about ${record.size} bytes, from input offset ${record.offset}); ` +
+        `raise its max.message.bytes to at least the input topic's plus ${DEAD_LETTER_HEADROOM_BYTES} bytes.`,
+    );
+  }
+}
+
+function largest(chunk: Outgoing[]): Outgoing {
+  return chunk.reduce((a, b) => (b.size > a.size ? b : a));
 }
 
 function* chunksBySize<T extends { size: number }>(items: T[], maxBytes: number): Generator<T[]> {

@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Partitioners, type Kafka, type Message } from 'kafkajs';
 import { createKafka } from '../clients/kafka';
+import { deadLetterTopicLimit, ensureTopics } from '../clients/topics';
 import { createRedis } from '../clients/redis';
 import { isolatedEnvironment, loadConfig, serviceEnvironment, type Config, type Environment } from '../config';
 import { transformRecord } from '../domain/transform';
@@ -58,8 +59,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const config = loadConfig({ ...process.env, ...env });
   const kafka = createKafka(config.kafka);
   const { log } = options;
-  await createTopics(kafka, [config.kafka.inputTopic], options.partitions);
-  await createTopics(kafka, [config.kafka.outputTopic, config.kafka.dlqTopic, `${id}-baseline-out`, `${id}-baseline-dlq`], options.partitions);
+  await ensureTopics(kafka, [config.kafka.inputTopic], options.partitions);
+  const dlqLimit = await deadLetterTopicLimit(kafka, config.kafka.inputTopic);
+  const dlqs = [config.kafka.dlqTopic, `${id}-baseline-dlq`].map((topic) => ({ topic, maxMessageBytes: dlqLimit }));
+  await ensureTopics(kafka, [config.kafka.outputTopic, `${id}-baseline-out`, ...dlqs], options.partitions);
 
   log(`Producing ${options.records} generator records (5% without device_type, 1% invalid) to ${config.kafka.inputTopic}…`);
   const expected = await produceLoad(kafka, config.kafka.inputTopic, options.records);
@@ -125,13 +128,6 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
 interface Expected {
   logins: number;
   deadLetters: number;
-}
-
-async function createTopics(kafka: Kafka, topics: string[], numPartitions: number): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ waitForLeaders: true, topics: topics.map((topic) => ({ topic, numPartitions })) });
-  await admin.disconnect();
 }
 
 /** Produces generator records as fast as the broker takes them; returns what the rules make of them. */

@@ -7,7 +7,7 @@
 import type { Client } from '@temporalio/client';
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import { FastJavaCompatiblePartitioner } from '../clients/partitioner';
-import { topicMaxMessageBytes } from '../clients/topics';
+import { DEAD_LETTER_HEADROOM_BYTES, isMessageTooLarge, topicMaxMessageBytes } from '../clients/topics';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config';
 import { batchId } from '../domain/batch';
@@ -189,9 +189,9 @@ export class Bridge {
   }
 
   /**
-   * The bridge dead-letters records too large for Temporal as they are: a DLQ that takes smaller
-   * messages than the input would refuse one, and its partition would wait until an operator
-   * raised the DLQ's limit. Said at start, before such a record arrives.
+   * Dead letters carry their input record unchanged: a DLQ that cannot take the input's largest
+   * record plus headers would refuse one, and its partition would wait until an operator raised
+   * the DLQ's limit. Said at start, before such a record arrives.
    */
   private async warnIfDeadLettersCannotFit(): Promise<void> {
     const { kafka, config, logger } = this.deps;
@@ -199,10 +199,10 @@ export class Bridge {
     const sizes = await topicMaxMessageBytes(kafka, [inputTopic, dlqTopic]);
     const input = sizes.get(inputTopic);
     const dlq = sizes.get(dlqTopic);
-    if (input === undefined || dlq === undefined || dlq >= input) return;
+    if (input === undefined || dlq === undefined || dlq >= input + DEAD_LETTER_HEADROOM_BYTES) return;
     logger.warn(
       { inputTopic, inputMaxMessageBytes: input, dlqTopic, dlqMaxMessageBytes: dlq },
-      `The dead-letter topic ${dlqTopic} takes messages up to ${dlq} bytes, less than the ${input} of ${inputTopic}: raise its max.message.bytes, or a large bad record will hold up its partition`,
+      `The dead-letter topic ${dlqTopic} takes messages up to ${dlq} bytes, but a dead letter of ${inputTopic}'s largest record needs ${input + DEAD_LETTER_HEADROOM_BYTES}: raise its max.message.bytes, or a large bad record will hold up its partition`,
     );
   }
 
@@ -261,8 +261,7 @@ function resolveSkipped(all: { offset: string }[], pending: SizedRecord[], resol
 
 /** The retry log line for a dead letter the DLQ refused, naming the fix when the record is too large for it. */
 function oversizedDeadLetterFailure(err: unknown, dlqTopic: string): string {
-  const tooLarge = /MESSAGE_TOO_LARGE|larger than the max message size/i.test(`${(err as Error).message} ${String((err as { cause?: unknown }).cause ?? '')}`);
-  return tooLarge
-    ? `The dead-letter topic ${dlqTopic} refuses this record as too large; raise its max.message.bytes to at least the input topic's. Retrying`
-    : `Dead-lettering a record too large for Temporal failed; retrying`;
+  return isMessageTooLarge(err)
+    ? `The dead-letter topic ${dlqTopic} refuses this record as too large; raise its max.message.bytes to at least the input topic's plus ${DEAD_LETTER_HEADROOM_BYTES} bytes. Retrying`
+    : 'Dead-lettering a record too large for Temporal failed; retrying';
 }

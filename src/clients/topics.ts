@@ -1,24 +1,54 @@
 import { ConfigResourceTypes, type Kafka } from 'kafkajs';
 
+/** Kafka's default max.message.bytes (broker message.max.bytes), used when a topic does not exist yet. */
+export const KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+/** Room for the dlq.* headers a dead letter adds to the input record it carries unchanged. */
+export const DEAD_LETTER_HEADROOM_BYTES = 16 * 1024;
+
+/** A topic to create, with the largest record it must take when that is not the broker's default. */
+export type TopicSpec = string | { topic: string; maxMessageBytes: number };
+
 /**
  * Creates the topics that do not exist yet. Where the principal may not create topics (a managed
  * cluster), a refusal is not an error here: the first produce then names the missing topic.
  */
-export async function ensureTopics(kafka: Kafka, topics: string[], numPartitions = 1): Promise<void> {
+export async function ensureTopics(kafka: Kafka, specs: TopicSpec[], numPartitions = 1): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
-    const missing = topics.filter((t) => !existing.has(t));
+    const missing = specs.map((s) => (typeof s === 'string' ? { topic: s } : s)).filter((s) => !existing.has(s.topic));
     if (missing.length === 0) return;
     await admin
-      .createTopics({ waitForLeaders: true, topics: missing.map((topic) => ({ topic, numPartitions })) })
+      .createTopics({
+        waitForLeaders: true,
+        topics: missing.map((s) => ({
+          topic: s.topic,
+          numPartitions,
+          configEntries: 'maxMessageBytes' in s ? [{ name: 'max.message.bytes', value: String(s.maxMessageBytes) }] : [],
+        })),
+      })
       .catch((err: unknown) => {
         if (!(err instanceof Error && /already exists|TOPIC_ALREADY_EXISTS/i.test(err.message))) throw err;
       });
   } finally {
     await admin.disconnect();
   }
+}
+
+/**
+ * The max.message.bytes a DLQ needs: a dead letter carries its input record unchanged plus its
+ * headers, so it must take the largest record the input topic takes, and then some.
+ */
+export async function deadLetterTopicLimit(kafka: Kafka, inputTopic: string): Promise<number> {
+  const input = (await topicMaxMessageBytes(kafka, [inputTopic])).get(inputTopic) ?? KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
+  return input + DEAD_LETTER_HEADROOM_BYTES;
+}
+
+/** Whether a produce failed because the topic (or broker) refuses records that large. */
+export function isMessageTooLarge(err: unknown): boolean {
+  const typeOf = (e: unknown) => (e as { type?: unknown } | undefined)?.type;
+  return typeOf(err) === 'MESSAGE_TOO_LARGE' || typeOf((err as { cause?: unknown } | undefined)?.cause) === 'MESSAGE_TOO_LARGE';
 }
 
 /**

@@ -14,7 +14,7 @@ import { createInsightsActivities } from '../activities/insights';
 import { createKafka } from '../clients/kafka';
 import { createRedis } from '../clients/redis';
 import { connectNative } from '../clients/temporal';
-import { ensureTopics } from '../clients/topics';
+import { deadLetterTopicLimit, ensureTopics } from '../clients/topics';
 import type { Config } from '../config';
 import { InsightsStore } from '../insights/store';
 import type { Logger } from '../log';
@@ -46,7 +46,8 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
   redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'Redis connection error; retrying'));
   let connection: NativeConnection | undefined;
   try {
-    await ensureTopics(kafka, [config.kafka.outputTopic, config.kafka.dlqTopic]);
+    const dlqLimit = await deadLetterTopicLimit(kafka, config.kafka.inputTopic);
+    await ensureTopics(kafka, [config.kafka.outputTopic, { topic: config.kafka.dlqTopic, maxMessageBytes: dlqLimit }]);
     await producer.connect();
     connection = await connectNative(config.temporal);
     const client = new Client({ connection, namespace: config.temporal.namespace });

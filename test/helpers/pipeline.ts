@@ -2,6 +2,7 @@
 import type { Kafka, Message } from 'kafkajs';
 import type Redis from 'ioredis';
 import { createRedis } from '../../src/clients/redis';
+import { DEAD_LETTER_HEADROOM_BYTES, KAFKA_DEFAULT_MAX_MESSAGE_BYTES } from '../../src/clients/topics';
 import type { Environment } from '../../src/config';
 import { InsightsStore } from '../../src/insights/store';
 import { account, formatAccounting, type Accounting } from './accounting';
@@ -37,15 +38,17 @@ export class PipelineHarness {
   }
 
   /**
-   * Creates the test's topics; `maxMessageBytes` lets the input and the DLQ take records over the
-   * broker's 1 MB default, `dlqMaxMessageBytes` gives the DLQ a limit of its own.
+   * Creates the test's topics; `maxMessageBytes` lets the input take records over the broker's
+   * 1 MB default. The DLQ gets room for the input's largest record and headers, as the worker
+   * would create it, unless `dlqMaxMessageBytes` gives it a limit of its own.
    */
   async setup(options: { maxMessageBytes?: number; dlqMaxMessageBytes?: number } = {}): Promise<this> {
     const { inputTopic, outputTopic, dlqTopic } = this.config.kafka;
-    const sizeLimit = (bytes?: number) => (bytes ? [{ name: 'max.message.bytes', value: String(bytes) }] : []);
-    await createTopics(this.kafka, [inputTopic], this.partitions, sizeLimit(options.maxMessageBytes));
+    const sizeLimit = (bytes: number) => [{ name: 'max.message.bytes', value: String(bytes) }];
+    const inputLimit = options.maxMessageBytes ?? KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
+    await createTopics(this.kafka, [inputTopic], this.partitions, options.maxMessageBytes ? sizeLimit(inputLimit) : []);
     await createTopics(this.kafka, [outputTopic]);
-    await createTopics(this.kafka, [dlqTopic], 1, sizeLimit(options.dlqMaxMessageBytes ?? options.maxMessageBytes));
+    await createTopics(this.kafka, [dlqTopic], 1, sizeLimit(options.dlqMaxMessageBytes ?? inputLimit + DEAD_LETTER_HEADROOM_BYTES));
     this.reader = await new TopicReader(this.kafka, [outputTopic, dlqTopic]).start();
     return this;
   }

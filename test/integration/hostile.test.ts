@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { ConfigResourceTypes, type Kafka } from 'kafkajs';
 import { HARD_PAYLOAD_LIMIT } from '../../src/bridge/chunker';
+import { DEAD_LETTER_HEADROOM_BYTES, topicMaxMessageBytes } from '../../src/clients/topics';
 import { hostileCorpus } from '../fixtures/hostile';
 import { formatAccounting } from '../helpers/accounting';
 import { PipelineHarness } from '../helpers/pipeline';
@@ -82,27 +83,53 @@ describe('hostile input through the pipeline', function () {
     }
   });
 
+  it('creates a DLQ that takes the input topic\'s largest record with headers: a bad record at the limit is dead-lettered unchanged', async () => {
+    const harness = new PipelineHarness('dlq-room');
+    const { inputTopic, dlqTopic } = harness.config.kafka;
+    try {
+      await harness.worker.start(); // the worker creates OUTPUT_TOPIC and DLQ_TOPIC before setup finds them
+      await harness.setup();
+      await harness.bridge.start();
+      const limits = await topicMaxMessageBytes(harness.kafka, [inputTopic, dlqTopic]);
+      assert.equal(limits.get(dlqTopic), limits.get(inputTopic)! + DEAD_LETTER_HEADROOM_BYTES);
+      const atLimit = Buffer.alloc(limits.get(inputTopic)! - 200, 'x'); // not JSON, and as large as the input takes
+      await harness.produce([{ key: 'at-limit', value: atLimit }]);
+      await harness.produce([{ key: 'after', value: valid('after') }]);
+      const accounting = await harness.waitForAllAccounted(60_000);
+      assert.deepEqual(accounting.lost, [], formatAccounting(accounting));
+      const [letter] = harness.deadLetters();
+      assert.equal(letter!.headers['dlq.reason'], 'invalid_json');
+      assert.ok(letter!.value!.equals(atLimit), 'the dead letter carries the record unchanged');
+    } finally {
+      await harness.close();
+    }
+  });
+
   it('warns at start when the DLQ takes smaller records than the input, names the fix when one is refused, and goes on once it is applied', async () => {
     const harness = new PipelineHarness('dlq-too-small');
     const { inputTopic, dlqTopic } = harness.config.kafka;
     try {
       await harness.setup({ maxMessageBytes: 4 * 1024 * 1024, dlqMaxMessageBytes: 1024 * 1024 });
       await harness.startAll();
-      assert.match(harness.bridge.logText(), new RegExp(`dead-letter topic ${dlqTopic} takes messages up to 1048576 bytes, less than the 4194304 of ${inputTopic}`));
+      assert.match(harness.bridge.logText(), new RegExp(`dead-letter topic ${dlqTopic} takes messages up to 1048576 bytes, but a dead letter of ${inputTopic}'s largest record needs ${4 * 1024 * 1024 + DEAD_LETTER_HEADROOM_BYTES}`));
+      const tooLargeForDlq = Buffer.alloc(1_500_000, 'x'); // bad, small enough for Temporal: the worker dead-letters it
       await harness.produce([{ key: 'before', value: valid('before') }]);
-      await harness.produce([{ key: 'huge', value: huge }]);
+      await harness.produce([{ key: 'for-worker', value: tooLargeForDlq }]);
+      await harness.produce([{ key: 'for-bridge', value: huge }]);
       await harness.produce([{ key: 'after', value: valid('after') }]);
-      await waitFor(() => /refuses this record as too large; raise its max.message.bytes/.test(harness.bridge.logText()), {
-        timeoutMs: 30_000,
-        message: () => `the bridge to name the DLQ's size limit\n${harness.bridge.tail()}`,
-      });
+      await waitFor(
+        () =>
+          new RegExp(`${dlqTopic} refused a record as too large \\(about \\d+ bytes, from input offset 1\\); raise its max.message.bytes`).test(harness.worker.logText()) &&
+          /refuses this record as too large; raise its max.message.bytes/.test(harness.bridge.logText()),
+        { timeoutMs: 30_000, message: () => `the worker and the bridge to name the DLQ's size limit\nworker: ${harness.worker.tail(3)}\nbridge: ${harness.bridge.tail(3)}` },
+      );
       assert.equal(harness.deadLetters().length, 0, 'nothing dead-lettered while the DLQ refuses');
       assert.ok(!harness.logins().some((m) => m.key?.toString() === 'after'), 'the partition waits behind the refused record');
 
-      await setMaxMessageBytes(harness.kafka, dlqTopic, 4 * 1024 * 1024);
-      const accounting = await harness.waitForAllAccounted(60_000);
+      await setMaxMessageBytes(harness.kafka, dlqTopic, 4 * 1024 * 1024 + DEAD_LETTER_HEADROOM_BYTES);
+      const accounting = await harness.waitForAllAccounted(90_000);
       assert.deepEqual(accounting.lost, [], formatAccounting(accounting));
-      assert.equal(harness.deadLetters().length, 1);
+      assert.deepEqual(harness.deadLetters().map((m) => m.key?.toString()).sort(), ['for-bridge', 'for-worker']);
       assert.deepEqual(harness.logins().map((m) => m.key?.toString()).sort(), ['after', 'before']);
     } finally {
       await harness.close();
