@@ -116,7 +116,7 @@ async function startKafka(config: Config, layout: StackLayout, host: string, por
 /** Formats the log directory once; the cluster id is kept so that later starts find their data. */
 function formatStorage(java: string, classpath: string, jvm: string[], layout: StackLayout, secure?: SecureListener): void {
   if (!existsSync(layout.kafka.clusterIdFile)) {
-    writeFileSync(layout.kafka.clusterIdFile, randomBytes(16).toString('base64url'));
+    writeFileSync(layout.kafka.clusterIdFile, newClusterId());
   }
   const clusterId = readFileSync(layout.kafka.clusterIdFile, 'utf8').trim();
   const result = runSync(
@@ -127,8 +127,8 @@ function formatStorage(java: string, classpath: string, jvm: string[], layout: S
       classpath,
       'kafka.tools.StorageTool',
       'format',
-      '-t',
-      clusterId,
+      // One argument: an id that starts with "-" (as one written by an earlier version may) would read as an option.
+      `--cluster-id=${clusterId}`,
       '-c',
       layout.kafka.configFile,
       '--ignore-formatted',
@@ -139,6 +139,14 @@ function formatStorage(java: string, classpath: string, jvm: string[], layout: S
     { timeoutMs: 60_000 },
   );
   if (result.status !== 0) throw new StackStartError(`Kafka storage format failed: ${result.output.trim().split('\n').pop()}`);
+}
+
+/** A random cluster id as Kafka makes one: base64url of 16 bytes, never starting with "-". */
+function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 function serverProperties(layout: StackLayout, host: string, port: number): string {

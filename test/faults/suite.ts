@@ -34,9 +34,9 @@ export interface FaultRow {
 export type FaultName = 'worker' | 'bridge' | 'Temporal server' | 'Kafka broker' | 'Redis' | 'one bridge and one worker of two';
 
 export class FaultStack {
-  readonly kafka = new DedicatedService('kafka', 'faults-kafka', 39092);
-  readonly temporal = new DedicatedService('temporal', 'faults-temporal', 37233);
-  readonly redis = new DedicatedService('redis', 'faults-redis', 36379);
+  readonly kafka = new DedicatedService('kafka', 'faults-kafka', 25092);
+  readonly temporal = new DedicatedService('temporal', 'faults-temporal', 25233);
+  readonly redis = new DedicatedService('redis', 'faults-redis', 25379);
 
   get env(): Environment {
     return { ...this.kafka.env, ...this.temporal.env, ...this.redis.env };

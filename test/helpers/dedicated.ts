@@ -1,6 +1,10 @@
 /**
  * A service of the local stack started only for one test, on its own port and state folder, so
  * that the test may kill it without disturbing the shared stack.
+ *
+ * Fixed ports stay below 32768, out of Linux's ephemeral range (32768-60999): a port there may be
+ * taken at any moment by the local end of some outgoing connection, and a restarted broker then
+ * fails to bind. Kafka also takes the port after its own, for its controller.
  */
 import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';

@@ -27,15 +27,15 @@ const SECRETS = [SASL_PASSWORD, REDIS_PASSWORD, API_KEY];
 
 describe('secure connections', function () {
   const certs = makeCertificates(join(ROOT, '.data', 'test-stacks', 'certs'));
-  const kafka = new DedicatedService('kafka', 'secure-kafka', 49092, {
-    kafkaSecure: { port: 49094, keystorePem: certs.keystorePem, users: [{ name: 'alice', password: SASL_PASSWORD }] },
+  const kafka = new DedicatedService('kafka', 'secure-kafka', 24092, {
+    kafkaSecure: { port: 24094, keystorePem: certs.keystorePem, users: [{ name: 'alice', password: SASL_PASSWORD }] },
   });
-  const redis = new DedicatedService('redis', 'secure-redis', 46379, {
+  const redis = new DedicatedService('redis', 'secure-redis', 24379, {
     redisTls: { certFile: certs.certFile, keyFile: certs.keyFile, caFile: certs.caFile },
     redisPassword: REDIS_PASSWORD,
   });
   const secureEnv = (mechanism: SaslMechanism, password = SASL_PASSWORD) => ({
-    KAFKA_BROKERS: '127.0.0.1:49094',
+    KAFKA_BROKERS: '127.0.0.1:24094',
     KAFKA_SASL_MECHANISM: mechanism,
     KAFKA_SASL_USERNAME: 'alice',
     KAFKA_SASL_PASSWORD: password,
@@ -59,7 +59,7 @@ describe('secure connections', function () {
       await admin.connect();
       try {
         const cluster = await admin.describeCluster();
-        assert.equal(cluster.brokers[0]?.port, 49094);
+        assert.equal(cluster.brokers[0]?.port, 24094);
       } finally {
         await admin.disconnect();
       }

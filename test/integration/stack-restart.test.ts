@@ -24,9 +24,10 @@ describe('stack up and down', function () {
   const config = loadConfig({
     ...process.env,
     STACK_DIR: dir,
-    KAFKA_BROKERS: '127.0.0.1:59092',
-    TEMPORAL_ADDRESS: '127.0.0.1:57233',
-    REDIS_URL: 'redis://127.0.0.1:56379',
+    // Ports below the ephemeral range: see test/helpers/dedicated.ts.
+    KAFKA_BROKERS: '127.0.0.1:29092',
+    TEMPORAL_ADDRESS: '127.0.0.1:27233',
+    REDIS_URL: 'redis://127.0.0.1:26379',
     TEMPORAL_TASK_QUEUE: 'restart-test',
   });
   const quiet = () => undefined;
