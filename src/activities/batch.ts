@@ -11,7 +11,7 @@
  */
 import type { Producer, Message } from 'kafkajs';
 import { ApplicationFailure } from '@temporalio/common';
-import { DEAD_LETTER_HEADROOM_BYTES, isMessageTooLarge } from '../clients/topics';
+import { explainProduceError, type RefusedRecord } from '../clients/topics';
 import { aggregateLogins } from '../domain/aggregates';
 import { deadLetterHeaders } from '../domain/dead-letter';
 import { decodeRecords } from '../domain/blob';
@@ -175,30 +175,13 @@ async function publish(
     try {
       await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs })) });
     } catch (err) {
-      throw isMessageTooLarge(err) ? new RecordRefusedAsTooLargeError(largest(chunk)) : err;
+      throw explainProduceError(err, largest(chunk));
     }
   }
 }
 
-interface Outgoing {
-  topic: string;
+interface Outgoing extends RefusedRecord {
   message: Message;
-  size: number;
-  offset: string;
-}
-
-/**
- * Kafka refused a record as larger than its topic takes. Retried, not dead-lettered: the record
- * is valid or already a dead letter, and an operator can raise the limit; until then it says what.
- */
-export class RecordRefusedAsTooLargeError extends Error {
-  override name = 'RecordRefusedAsTooLargeError';
-  constructor(record: Pick<Outgoing, 'topic' | 'size' | 'offset'>) {
-    super(
-      `${record.topic} refused a record as too large (about ${record.size} bytes, from input offset ${record.offset}); ` +
-        `raise its max.message.bytes to at least the input topic's plus ${DEAD_LETTER_HEADROOM_BYTES} bytes.`,
-    );
-  }
 }
 
 function largest(chunk: Outgoing[]): Outgoing {

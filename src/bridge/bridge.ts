@@ -7,7 +7,7 @@
 import type { Client } from '@temporalio/client';
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import { FastJavaCompatiblePartitioner } from '../clients/partitioner';
-import { DEAD_LETTER_HEADROOM_BYTES, isMessageTooLarge, topicMaxMessageBytes } from '../clients/topics';
+import { DEAD_LETTER_HEADROOM_BYTES, explainProduceError, topicMaxMessageBytes } from '../clients/topics';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config';
 import { batchId } from '../domain/batch';
@@ -178,9 +178,10 @@ export class Bridge {
         return result;
       } catch (err) {
         const delay = RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)]!;
-        const context = { err: (err as Error).message, topic, partition, attempt, retryInMs: delay };
-        if (oversized) logger.warn({ ...context, dlqTopic: config.kafka.dlqTopic }, oversizedDeadLetterFailure(err, config.kafka.dlqTopic));
-        else logger.warn(context, 'Hand-off to Temporal failed; retrying');
+        logger.warn(
+          { err: (err as Error).message, topic, partition, attempt, retryInMs: delay },
+          oversized ? 'Dead-lettering a record too large for Temporal failed; retrying' : 'Hand-off to Temporal failed; retrying',
+        );
         await sleep(delay);
         await heartbeat().catch(() => undefined);
       }
@@ -219,7 +220,11 @@ export class Bridge {
       error: `The record is too large to hand to Temporal (about ${message.size} bytes encoded).`,
     };
     const headers = deadLetterHeaders({ topic, partition, offset }, batchId(config.kafka.groupId, topic, partition, offset), rejection, new Date().toISOString());
-    await this.deadLetterProducer.send({ topic: config.kafka.dlqTopic, acks: -1, messages: [{ key, value, headers }] });
+    await this.deadLetterProducer
+      .send({ topic: config.kafka.dlqTopic, acks: -1, messages: [{ key, value, headers }] })
+      .catch((err: unknown) => {
+        throw explainProduceError(err, { topic: config.kafka.dlqTopic, size: message.size, offset });
+      });
     logger.warn({ topic, partition, offset, bytes: message.size }, 'Dead-lettered a record too large for a Temporal payload');
     return { coveredThrough: BigInt(offset) };
   }
@@ -259,9 +264,3 @@ function resolveSkipped(all: { offset: string }[], pending: SizedRecord[], resol
   if (skipped > 0) resolveOffset(all[skipped - 1]!.offset);
 }
 
-/** The retry log line for a dead letter the DLQ refused, naming the fix when the record is too large for it. */
-function oversizedDeadLetterFailure(err: unknown, dlqTopic: string): string {
-  return isMessageTooLarge(err)
-    ? `The dead-letter topic ${dlqTopic} refuses this record as too large; raise its max.message.bytes to at least the input topic's plus ${DEAD_LETTER_HEADROOM_BYTES} bytes. Retrying`
-    : 'Dead-lettering a record too large for Temporal failed; retrying';
-}

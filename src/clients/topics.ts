@@ -45,8 +45,34 @@ export async function deadLetterTopicLimit(kafka: Kafka, inputTopic: string): Pr
   return input + DEAD_LETTER_HEADROOM_BYTES;
 }
 
-/** Whether a produce failed because the topic (or broker) refuses records that large. */
-export function isMessageTooLarge(err: unknown): boolean {
+/** A record Kafka refused, as far as the error needs it: where it was going and where it came from. */
+export interface RefusedRecord {
+  topic: string;
+  size: number;
+  offset: string;
+}
+
+/**
+ * Kafka refused a record as larger than its topic takes. Retried, not dead-lettered: the record
+ * is valid or already a dead letter, and an operator can raise the limit; until then it says what.
+ */
+export class RecordRefusedAsTooLargeError extends Error {
+  override name = 'RecordRefusedAsTooLargeError';
+  constructor(record: RefusedRecord) {
+    super(
+      `${record.topic} refused a record as too large (about ${record.size} bytes, from input offset ${record.offset}); ` +
+        `raise its max.message.bytes to at least the input topic's plus ${DEAD_LETTER_HEADROOM_BYTES} bytes.`,
+    );
+  }
+}
+
+/** A produce error as the one to throw: Kafka's "message too large" names the topic, record and fix. */
+export function explainProduceError(err: unknown, record: RefusedRecord): unknown {
+  return isMessageTooLarge(err) ? new RecordRefusedAsTooLargeError(record) : err;
+}
+
+/** kafkajs reports the broker's refusal as is, or wrapped as the cause of a non-retriable error. */
+function isMessageTooLarge(err: unknown): boolean {
   const typeOf = (e: unknown) => (e as { type?: unknown } | undefined)?.type;
   return typeOf(err) === 'MESSAGE_TOO_LARGE' || typeOf((err as { cause?: unknown } | undefined)?.cause) === 'MESSAGE_TOO_LARGE';
 }

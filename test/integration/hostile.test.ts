@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { ConfigResourceTypes, type Kafka } from 'kafkajs';
 import { HARD_PAYLOAD_LIMIT } from '../../src/bridge/chunker';
-import { DEAD_LETTER_HEADROOM_BYTES, topicMaxMessageBytes } from '../../src/clients/topics';
+import { DEAD_LETTER_HEADROOM_BYTES, KAFKA_DEFAULT_MAX_MESSAGE_BYTES, topicMaxMessageBytes } from '../../src/clients/topics';
 import { hostileCorpus } from '../fixtures/hostile';
 import { formatAccounting } from '../helpers/accounting';
 import { PipelineHarness } from '../helpers/pipeline';
@@ -87,12 +87,13 @@ describe('hostile input through the pipeline', function () {
     const harness = new PipelineHarness('dlq-room');
     const { inputTopic, dlqTopic } = harness.config.kafka;
     try {
-      await harness.worker.start(); // the worker creates OUTPUT_TOPIC and DLQ_TOPIC before setup finds them
+      await harness.worker.start(); // creates OUTPUT_TOPIC and DLQ_TOPIC; the input topic, at the broker's default, comes later
+      const dlqLimit = (await topicMaxMessageBytes(harness.kafka, [dlqTopic])).get(dlqTopic);
+      assert.equal(dlqLimit, KAFKA_DEFAULT_MAX_MESSAGE_BYTES + DEAD_LETTER_HEADROOM_BYTES, 'the worker made room for the largest input record');
       await harness.setup();
       await harness.bridge.start();
-      const limits = await topicMaxMessageBytes(harness.kafka, [inputTopic, dlqTopic]);
-      assert.equal(limits.get(dlqTopic), limits.get(inputTopic)! + DEAD_LETTER_HEADROOM_BYTES);
-      const atLimit = Buffer.alloc(limits.get(inputTopic)! - 200, 'x'); // not JSON, and as large as the input takes
+      const inputLimit = (await topicMaxMessageBytes(harness.kafka, [inputTopic])).get(inputTopic)!;
+      const atLimit = Buffer.alloc(inputLimit - 200, 'x'); // not JSON, and as large as the input takes
       await harness.produce([{ key: 'at-limit', value: atLimit }]);
       await harness.produce([{ key: 'after', value: valid('after') }]);
       const accounting = await harness.waitForAllAccounted(60_000);
@@ -108,6 +109,7 @@ describe('hostile input through the pipeline', function () {
   it('warns at start when the DLQ takes smaller records than the input, names the fix when one is refused, and goes on once it is applied', async () => {
     const harness = new PipelineHarness('dlq-too-small');
     const { inputTopic, dlqTopic } = harness.config.kafka;
+    const refusal = (offset: number) => new RegExp(`${dlqTopic} refused a record as too large \\(about \\d+ bytes, from input offset ${offset}\\); raise its max.message.bytes`);
     try {
       await harness.setup({ maxMessageBytes: 4 * 1024 * 1024, dlqMaxMessageBytes: 1024 * 1024 });
       await harness.startAll();
@@ -119,8 +121,7 @@ describe('hostile input through the pipeline', function () {
       await harness.produce([{ key: 'after', value: valid('after') }]);
       await waitFor(
         () =>
-          new RegExp(`${dlqTopic} refused a record as too large \\(about \\d+ bytes, from input offset 1\\); raise its max.message.bytes`).test(harness.worker.logText()) &&
-          /refuses this record as too large; raise its max.message.bytes/.test(harness.bridge.logText()),
+          refusal(1).test(harness.worker.logText()) && refusal(2).test(harness.bridge.logText()),
         { timeoutMs: 30_000, message: () => `the worker and the bridge to name the DLQ's size limit\nworker: ${harness.worker.tail(3)}\nbridge: ${harness.bridge.tail(3)}` },
       );
       assert.equal(harness.deadLetters().length, 0, 'nothing dead-lettered while the DLQ refuses');
