@@ -22,7 +22,7 @@ COPY tsconfig.json ./
 COPY src ./src
 # Only src/ is compiled here: the tests are not part of the runtime image.
 RUN node node_modules/typescript/bin/tsc -p tsconfig.json \
- && node lib/src/worker/bundle.js \
+ && node lib/src/build/post-compile.js \
  && rm -f lib/.tsbuildinfo \
  && npm prune --omit=dev --loglevel=error
 

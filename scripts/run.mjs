@@ -64,8 +64,8 @@ function ensureBuild() {
   if (mtime(stamp) >= sources) return;
   process.stderr.write('Building (tsc, workflow bundle)…\n');
   run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
-  // The workflow bundle, prebuilt so that workers need not load webpack (src/worker/bundle.ts).
-  run(process.execPath, [join(root, 'lib', 'src', 'worker', 'bundle.js')]);
+  // The Redis scripts, and the workflow bundle prebuilt so that workers need not load webpack.
+  run(process.execPath, [join(root, 'lib', 'src', 'build', 'post-compile.js')]);
   writeFileSync(stamp, new Date().toISOString());
 }
 

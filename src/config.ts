@@ -5,13 +5,9 @@
 import { homedir } from 'node:os';
 import { delimiter, resolve } from 'node:path';
 import { z } from 'zod';
+import { ConfigError } from './errors';
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-  constructor(readonly problems: string[]) {
-    super(`Invalid configuration: ${problems.join('; ')}.`);
-  }
-}
+export { ConfigError };
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -237,49 +233,9 @@ function defaultUiUrl(address: string): string {
   return `http://${host}:${Number(p) + 1000}`;
 }
 
-/** Environment for a child process of ours: the parent's, with overrides. */
-export function childEnvironment(overrides: Environment = {}): Environment {
-  return { ...process.env, ...overrides };
-}
-
-/** V8 and glibc settings for our long-running services; see serviceEnvironment. */
-export const SERVICE_NODE_OPTIONS = ['--max-semi-space-size=4', '--max-old-space-size=512'];
-
-/**
- * The environment for a long-running service of ours (worker, bridge, dashboard). With no heap
- * limit on a big machine V8 lets the heap grow long before it collects; a 512 MB limit (the live
- * heap is under 100 MB), a 4 MB young generation and two malloc arenas instead of one per thread
- * keep each process well under 300 MB resident for a few percent of throughput (npm run bench).
- * Settings already given win.
- */
-export function serviceEnvironment(overrides: Environment = {}): Environment {
-  const env = childEnvironment(overrides);
-  const given = env.NODE_OPTIONS ?? '';
-  const added = SERVICE_NODE_OPTIONS.filter((option) => !given.includes(option.split('=')[0]!));
-  return {
-    ...env,
-    MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX ?? '2',
-    NODE_OPTIONS: [given, ...added].filter(Boolean).join(' '),
-  };
-}
-
-/**
- * Names of one run's own topics, consumer group, task queue, insights workflow and Redis prefix,
- * so that a benchmark or a test shares the stack with other runs without touching their state.
- */
-export function isolatedEnvironment(id: string): Environment {
-  return {
-    INPUT_TOPIC: `${id}-in`,
-    OUTPUT_TOPIC: `${id}-out`,
-    DLQ_TOPIC: `${id}-dlq`,
-    KAFKA_GROUP_ID: `${id}-group`,
-    TEMPORAL_TASK_QUEUE: `${id}-tq`,
-    INSIGHTS_WORKFLOW_ID: `${id}-insights`,
-    REDIS_PREFIX: `${id}:`,
-    // Ephemeral ports: several runs' processes on one machine.
-    BRIDGE_HTTP_PORT: '0',
-    WORKER_HTTP_PORT: '0',
-  };
+/** The process's own environment: read here and nowhere else (CONTRACT: one module reads process.env). */
+export function processEnvironment(): Environment {
+  return process.env;
 }
 
 /** Whether stdout is an interactive terminal (pretty logs, progress bars). */

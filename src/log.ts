@@ -4,6 +4,7 @@
  */
 import pino, { type Logger } from 'pino';
 import { isInteractive, type Config } from './config';
+import { describeError } from './errors';
 
 export type { Logger } from 'pino';
 
@@ -29,7 +30,7 @@ export function createLogger(name: string, config: Pick<Config, 'log'>): Logger 
     level: config.log.level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     base: { pid: process.pid },
-    serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
+    serializers: { err: serializeError, error: serializeError },
     timestamp: pino.stdTimeFunctions.isoTime,
     transport: pretty
       ? { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } }
@@ -37,13 +38,20 @@ export function createLogger(name: string, config: Pick<Config, 'log'>): Logger 
   });
 }
 
-/** The error's message and its chain of causes, never its own enumerable fields (which may hold config). */
-export function describeError(err: unknown): string {
-  const parts: string[] = [];
-  let current: unknown = err;
-  for (let depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
-    parts.push(current instanceof Error ? `${current.name}: ${current.message}` : String(current));
-    current = current instanceof Error ? current.cause : undefined;
+/** Fields of an error that are safe to log: never the options or configuration a library kept on it. */
+const SAFE_ERROR_FIELDS = ['code', 'type', 'retriable', 'service', 'address'] as const;
+
+/**
+ * pino's error serializer, narrowed: type, message (with its chain of causes), stack and a few
+ * known-safe fields. pino's own copies every enumerable field, and client libraries keep
+ * connection options (passwords, API keys) on some of theirs.
+ */
+export function serializeError(err: unknown): unknown {
+  if (!(err instanceof Error)) return err;
+  const serialized: Record<string, unknown> = { type: err.name, message: describeError(err), stack: err.stack };
+  for (const field of SAFE_ERROR_FIELDS) {
+    const value = (err as unknown as Record<string, unknown>)[field];
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') serialized[field === 'type' ? 'kind' : field] = value;
   }
-  return parts.join(' ← ');
+  return serialized;
 }

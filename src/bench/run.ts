@@ -11,10 +11,11 @@ import { Partitioners, type Kafka, type Message } from 'kafkajs';
 import { createKafka } from '../clients/kafka';
 import { deadLetterTopicLimit, ensureTopics } from '../clients/topics';
 import { createRedis } from '../clients/redis';
-import { isolatedEnvironment, loadConfig, serviceEnvironment, type Config, type Environment } from '../config';
+import { loadConfig, type Config, type Environment } from '../config';
+import { isolatedEnvironment, serviceEnvironment } from '../process/environment';
 import { transformRecord } from '../domain/transform';
 import { createGenerator } from '../generator/records';
-import { InsightsStore } from '../insights/store';
+import { createInsightsStore, type InsightsStore } from '../insights/store';
 import { runBaseline } from './baseline';
 
 export interface BenchOptions {
@@ -75,7 +76,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const childEnv = serviceEnvironment(env);
   const worker = launch('lib/src/worker/main.js', childEnv);
   const redis = createRedis(config.redis);
-  const store = new InsightsStore(redis, { prefix: config.redis.prefix, ...config.aggregates });
+  const store = createInsightsStore(redis, config);
   let bridge: ChildProcess | undefined;
   try {
     await waitForSummary(kafka, config.kafka.outputTopic, worker);

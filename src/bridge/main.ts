@@ -1,5 +1,5 @@
 /** `npm run bridge`: the Kafka → Temporal bridge, with /metrics, /healthz and /readyz on BRIDGE_HTTP_PORT. */
-import { runMain } from '../cli/main';
+import { runMain } from '../process/main';
 import { createKafka } from '../clients/kafka';
 import { connectClient, temporalAnswers } from '../clients/temporal';
 import { ensureTopics } from '../clients/topics';
@@ -7,7 +7,7 @@ import { loadConfig } from '../config';
 import { startOpsServer } from '../http';
 import { createLogger } from '../log';
 import { createBridgeMetrics, createRegistry } from '../metrics';
-import { onShutdownSignals } from '../shutdown';
+import { onShutdownSignals } from '../process/signals';
 import { Bridge } from './bridge';
 
 runMain(async () => {

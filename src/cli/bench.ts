@@ -7,7 +7,9 @@ import { cpus, totalmem } from 'node:os';
 import { loadConfig } from '../config';
 import { runBench } from '../bench/run';
 import { stackUp } from '../stack/stack';
-import { parseOptions, runMain, UsageError } from './main';
+import { UsageError } from '../errors';
+import { runMain } from '../process/main';
+import { parseOptions } from './options';
 
 runMain(async () => {
   const config = loadConfig();

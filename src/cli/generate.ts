@@ -3,14 +3,17 @@
  * login records like the original generator's, at N records/s (0 = as fast as possible).
  */
 import { FastJavaCompatiblePartitioner } from '../clients/partitioner';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createKafka } from '../clients/kafka';
 import { ensureTopics } from '../clients/topics';
 import { isInteractive, loadConfig } from '../config';
 import { createGenerator } from '../generator/records';
 import { createLogger, type Logger } from '../log';
-import { onShutdownSignals } from '../shutdown';
-import { parseOptions, runMain, UsageError } from './main';
+import { retry } from '../process/retry';
+import { onShutdownSignals } from '../process/signals';
+import { sleep } from '../process/wait';
+import { UsageError } from '../errors';
+import { runMain } from '../process/main';
+import { parseOptions } from './options';
 import { ProgressBar } from './progress';
 
 runMain(async () => {
@@ -76,16 +79,17 @@ runMain(async () => {
  * count is a count. Returns false when stopped before an acknowledgement.
  */
 async function sendUntilAcknowledged(send: () => Promise<unknown>, stopped: () => boolean, logger: Logger): Promise<boolean> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await send();
-      return true;
-    } catch (err) {
-      if (stopped()) return false;
-      const delay = Math.min(500 * 2 ** attempt, 5_000);
-      logger.warn({ err: (err as Error).message, retryInMs: delay }, 'Kafka did not take the records; retrying');
-      await sleep(delay);
-    }
+  try {
+    await retry(send, {
+      initialMs: 500,
+      maxMs: 5_000,
+      retriable: () => !stopped(),
+      onRetry: (err, _attempt, retryInMs) => logger.warn({ err, retryInMs }, 'Kafka did not take the records; retrying'),
+    });
+    return true;
+  } catch (err) {
+    if (stopped()) return false;
+    throw err;
   }
 }
 

@@ -6,8 +6,10 @@
 import { createRedis } from '../clients/redis';
 import { loadConfig } from '../config';
 import type { SummaryBody } from '../domain/types';
-import { InsightsStore } from '../insights/store';
-import { parseOptions, runMain, UsageError } from './main';
+import { createInsightsStore } from '../insights/store';
+import { UsageError } from '../errors';
+import { runMain } from '../process/main';
+import { parseOptions } from './options';
 
 runMain(async () => {
   const config = loadConfig();
@@ -19,7 +21,7 @@ runMain(async () => {
   redis.on('error', () => undefined);
   try {
     await redis.connect();
-    const store = new InsightsStore(redis, { prefix: config.redis.prefix, ...config.aggregates });
+    const store = createInsightsStore(redis, config);
     // Without --since, the same window as the summaries: SUMMARY_WINDOW_SECONDS ending with the bucket of --until.
     const summary =
       sinceMs === undefined

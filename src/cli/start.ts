@@ -6,10 +6,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { isInteractive, loadConfig, serviceEnvironment, type Config } from '../config';
+import { isInteractive, loadConfig, type Config } from '../config';
+import { serviceEnvironment } from '../process/environment';
 import { stackDown, stackUp } from '../stack/stack';
-import { onSignals } from '../shutdown';
-import { runMain } from './main';
+import { onSignals } from '../process/signals';
+import { runMain } from '../process/main';
 
 interface Component {
   name: string;

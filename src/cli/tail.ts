@@ -3,8 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { createKafka } from '../clients/kafka';
 import { isInteractive, loadConfig } from '../config';
 import { createLogger } from '../log';
-import { onShutdownSignals } from '../shutdown';
-import { parseOptions, runMain } from './main';
+import { onShutdownSignals } from '../process/signals';
+import { runMain } from '../process/main';
+import { parseOptions } from './options';
 
 runMain(async () => {
   const config = loadConfig();

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { loadConfig } from '../config';
 import { ensureChromium } from '../stack/chromium';
 import { stackUp } from '../stack/stack';
-import { runMain } from './main';
+import { runMain } from '../process/main';
 
 const DEFAULT_SPEC = ['lib/test/unit/**/*.test.js', 'lib/test/integration/**/*.test.js'];
 

@@ -17,7 +17,7 @@ export function createKafka(config: KafkaConfig, options: KafkaClientOptions = {
     brokers: config.brokers,
     ssl: tlsOptions(config),
     sasl: saslOptions(config),
-    logLevel: options.logger ? KafkaLogLevel.WARN : KafkaLogLevel.NOTHING,
+    logLevel: options.logger?.isLevelEnabled('debug') ? KafkaLogLevel.DEBUG : KafkaLogLevel.NOTHING,
     logCreator: options.logger ? routeTo(options.logger) : undefined,
     connectionTimeout: options.fast ? 1_000 : 5_000,
     requestTimeout: options.fast ? 2_000 : 30_000,
@@ -43,15 +43,20 @@ function saslOptions(config: KafkaConfig): SASLOptions | undefined {
   return { mechanism, username, password } as SASLOptions;
 }
 
-/** kafkajs's own log lines, as structured lines of ours. */
+const KAFKAJS_LEVELS: Record<number, string> = { [KafkaLogLevel.ERROR]: 'error', [KafkaLogLevel.WARN]: 'warn', [KafkaLogLevel.INFO]: 'info', [KafkaLogLevel.DEBUG]: 'debug' };
+
+/**
+ * kafkajs's own log lines, as structured lines of ours, at debug level. kafkajs logs every error
+ * response of the broker at error level, also those it retries itself or that answer an expected
+ * question (a topic that does not exist yet, a transaction coordinator that is still busy), and
+ * every failed connection while a broker is down. What matters reaches our code as an error or a
+ * retry, which says in one sentence what is wrong; LOG_LEVEL=debug shows kafkajs's detail.
+ */
 function routeTo(logger: Logger) {
   const child = logger.child({ component: 'kafkajs' });
   return () =>
     ({ level, log }: LogEntry) => {
       const { message, timestamp: _ts, logger: _l, ...extra } = log as { message: string; timestamp?: string; logger?: string };
-      if (level === KafkaLogLevel.ERROR) child.error(extra, message);
-      else if (level === KafkaLogLevel.WARN) child.warn(extra, message);
-      else if (level === KafkaLogLevel.INFO) child.info(extra, message);
-      else child.debug(extra, message);
+      child.debug({ ...extra, kafkajsLevel: KAFKAJS_LEVELS[level] ?? level }, message);
     };
 }

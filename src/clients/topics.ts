@@ -1,4 +1,5 @@
 import { ConfigResourceTypes, type Kafka } from 'kafkajs';
+import { kafkaErrorType, PipelineError } from '../errors';
 
 /** Kafka's default max.message.bytes (broker message.max.bytes), used when a topic does not exist yet. */
 export const KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
@@ -19,18 +20,15 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[], numPartitio
     const existing = new Set(await admin.listTopics());
     const missing = specs.map((s) => (typeof s === 'string' ? { topic: s } : s)).filter((s) => !existing.has(s.topic));
     if (missing.length === 0) return;
-    await admin
-      .createTopics({
-        waitForLeaders: true,
-        topics: missing.map((s) => ({
-          topic: s.topic,
-          numPartitions,
-          configEntries: 'maxMessageBytes' in s ? [{ name: 'max.message.bytes', value: String(s.maxMessageBytes) }] : [],
-        })),
-      })
-      .catch((err: unknown) => {
-        if (!(err instanceof Error && /already exists|TOPIC_ALREADY_EXISTS/i.test(err.message))) throw err;
-      });
+    // A topic made meanwhile by another process is no error: kafkajs answers false for it.
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((s) => ({
+        topic: s.topic,
+        numPartitions,
+        configEntries: 'maxMessageBytes' in s ? [{ name: 'max.message.bytes', value: String(s.maxMessageBytes) }] : [],
+      })),
+    });
   } finally {
     await admin.disconnect();
   }
@@ -56,25 +54,20 @@ export interface RefusedRecord {
  * Kafka refused a record as larger than its topic takes. Retried, not dead-lettered: the record
  * is valid or already a dead letter, and an operator can raise the limit; until then it says what.
  */
-export class RecordRefusedAsTooLargeError extends Error {
+export class RecordRefusedAsTooLargeError extends PipelineError {
   override name = 'RecordRefusedAsTooLargeError';
-  constructor(record: RefusedRecord) {
+  constructor(record: RefusedRecord, cause?: unknown) {
     super(
       `${record.topic} refused a record as too large (about ${record.size} bytes, from input offset ${record.offset}); ` +
         `raise its max.message.bytes to at least the input topic's plus ${DEAD_LETTER_HEADROOM_BYTES} bytes.`,
+      { cause, retriable: true },
     );
   }
 }
 
 /** A produce error as the one to throw: Kafka's "message too large" names the topic, record and fix. */
 export function explainProduceError(err: unknown, record: RefusedRecord): unknown {
-  return isMessageTooLarge(err) ? new RecordRefusedAsTooLargeError(record) : err;
-}
-
-/** kafkajs reports the broker's refusal as is, or wrapped as the cause of a non-retriable error. */
-function isMessageTooLarge(err: unknown): boolean {
-  const typeOf = (e: unknown) => (e as { type?: unknown } | undefined)?.type;
-  return typeOf(err) === 'MESSAGE_TOO_LARGE' || typeOf((err as { cause?: unknown } | undefined)?.cause) === 'MESSAGE_TOO_LARGE';
+  return kafkaErrorType(err) === 'MESSAGE_TOO_LARGE' ? new RecordRefusedAsTooLargeError(record, err) : err;
 }
 
 /**

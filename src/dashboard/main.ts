@@ -4,13 +4,13 @@
  * dead letters by reason, the consumer lag on INPUT_TOPIC and links into the Temporal Web UI.
  * Redis or Kafka being down shows on the page; it does not stop the dashboard.
  */
-import { runMain } from '../cli/main';
+import { runMain } from '../process/main';
 import { createKafka } from '../clients/kafka';
 import { createRedis } from '../clients/redis';
 import { loadConfig } from '../config';
-import { InsightsStore } from '../insights/store';
+import { createInsightsStore } from '../insights/store';
 import { createLogger } from '../log';
-import { onShutdownSignals } from '../shutdown';
+import { onShutdownSignals } from '../process/signals';
 import { OverviewSource } from './overview';
 import { startDashboardServer } from './server';
 
@@ -21,7 +21,7 @@ runMain(async () => {
   // ioredis reconnects on its own; the overview reports the outage, so only note it here.
   let redisDown = false;
   redis.on('error', (err: Error) => {
-    if (!redisDown) logger.warn({ err: err.message }, 'Redis connection error (reconnecting)');
+    if (!redisDown) logger.warn({ err }, 'Redis connection error (reconnecting)');
     redisDown = true;
   });
   redis.on('ready', () => {
@@ -30,7 +30,7 @@ runMain(async () => {
   });
   // Quick to give up: a poll should report Kafka as unreachable within seconds, not hang.
   const admin = createKafka(config.kafka, { clientId: `${config.kafka.clientId}-dashboard`, fast: true }).admin();
-  const store = new InsightsStore(redis, { prefix: config.redis.prefix, ...config.aggregates });
+  const store = createInsightsStore(redis, config);
   const source = new OverviewSource({ config, store, redis, admin, logger });
   let server;
   try {

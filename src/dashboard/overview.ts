@@ -11,6 +11,7 @@ import { countMap } from '../domain/aggregates';
 import type { SummaryBody } from '../domain/types';
 import type { InsightsStore } from '../insights/store';
 import type { Logger } from '../log';
+import { withDeadline } from '../process/wait';
 
 export const SERIES_SPAN_MS = 3_600_000;
 /** How long one read of Redis or Kafka may take before the overview reports it as failed. */
@@ -222,14 +223,8 @@ export class OverviewSource {
 
   /** Runs one read with a deadline; logs when a dependency starts or stops failing. */
   private async attempt<T>(name: 'redis' | 'kafka', read: () => Promise<T>): Promise<{ value: T | null; error: string | null }> {
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const value = await Promise.race([
-        read(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${READ_TIMEOUT_MS} ms`)), READ_TIMEOUT_MS);
-        }),
-      ]);
+      const value = await withDeadline(read(), READ_TIMEOUT_MS, 'The read');
       if (this.lastError[name] !== null) this.options.logger.info({ dependency: name }, `Reading ${name === 'redis' ? 'Redis' : 'Kafka'} again`);
       this.lastError[name] = null;
       return { value, error: null };
@@ -238,8 +233,6 @@ export class OverviewSource {
       if (this.lastError[name] !== error) this.options.logger.warn({ dependency: name, error }, 'Dashboard cannot read a dependency');
       this.lastError[name] = error;
       return { value: null, error };
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

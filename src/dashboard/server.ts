@@ -30,7 +30,7 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
   const { logger } = options;
   const server = createServer((req, res) => {
     handle(req, res, options).catch((err: unknown) => {
-      logger.error({ err: err instanceof Error ? err.message : String(err), url: req.url }, 'Dashboard request failed');
+      logger.error({ err, url: req.url }, 'Dashboard request failed');
       if (!res.headersSent) send(res, req, 500, 'application/json; charset=utf-8', JSON.stringify({ error: 'internal error' }));
       else res.destroy();
     });
@@ -43,7 +43,7 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
       resolve();
     });
   });
-  server.on('error', (err) => logger.error({ err: err.message }, 'Dashboard server error'));
+  server.on('error', (err) => logger.error({ err }, 'Dashboard server error'));
   const address = server.address() as AddressInfo;
   return {
     host: address.address,

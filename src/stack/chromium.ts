@@ -1,6 +1,6 @@
 /** Debian's Chromium, for the browser tests (the Web UI and the dashboard). */
 import { existsSync } from 'node:fs';
-import { PrerequisiteError } from './errors';
+import { PrerequisiteError } from '../errors';
 import { runVisible, which } from './proc';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';

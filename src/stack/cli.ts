@@ -1,5 +1,6 @@
 import { loadConfig } from '../config';
-import { runMain, UsageError } from '../cli/main';
+import { UsageError } from '../errors';
+import { runMain } from '../process/main';
 import { stackDown, stackStatus, stackUp } from './stack';
 
 runMain(async () => {

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join } from 'node:path';
 import type { Config } from '../config';
 import { createKafka } from '../clients/kafka';
-import { PrerequisiteError, StackStartError } from './errors';
+import { PrerequisiteError, StackStartError } from '../errors';
 import { hostAndPort, KAFKA_VERSION, SCALA_VERSION, type StackLayout } from './layout';
 import { runSync, runVisible, startDetached, which } from './proc';
 import type { Service } from './service';

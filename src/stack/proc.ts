@@ -5,8 +5,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { childEnvironment, type Environment } from '../config';
+import type { Environment } from '../config';
+import { childEnvironment } from '../process/environment';
+import { becomesTrue } from '../process/wait';
 
 export interface ManagedProcess {
   name: string;
@@ -85,16 +86,12 @@ export async function stopGracefully(proc: ManagedProcess, graceMs: number): Pro
     return 'not-running';
   }
   signalGroup(pid, 'SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline) {
-    if (!isAlive(pid)) break;
-    await sleep(100);
-  }
+  const gone = async () => !isAlive(pid);
   let outcome: 'stopped' | 'killed' = 'stopped';
-  if (isAlive(pid)) {
+  if (!(await becomesTrue(gone, graceMs, 100))) {
     signalGroup(pid, 'SIGKILL');
     outcome = 'killed';
-    while (isAlive(pid)) await sleep(50);
+    await becomesTrue(gone, 10_000, 50);
   }
   rmSync(proc.pidFile, { force: true });
   return outcome;
@@ -152,14 +149,4 @@ export function runSync(
     maxBuffer: 64 * 1024 * 1024,
   });
   return { status: result.status, output: `${result.stdout ?? ''}${result.stderr ?? ''}` };
-}
-
-/** Polls until check() is true or the deadline passes. */
-export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, intervalMs = 250): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(intervalMs);
-  }
 }

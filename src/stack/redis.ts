@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Config } from '../config';
 import { createRedis } from '../clients/redis';
-import { PrerequisiteError } from './errors';
+import { PrerequisiteError } from '../errors';
 import type { StackLayout } from './layout';
 import { runVisible, startDetached, which } from './proc';
 import type { Service } from './service';

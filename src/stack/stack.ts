@@ -1,9 +1,10 @@
 /** `stack:up`, `stack:down`, `stack:status`: the local Kafka, Temporal (with Web UI) and Redis. */
 import type { Config } from '../config';
-import { StackStartError } from './errors';
+import { StackStartError } from '../errors';
 import { kafkaService } from './kafka';
 import { stackLayout } from './layout';
-import { runningPid, stopGracefully, waitUntil } from './proc';
+import { becomesTrue } from '../process/wait';
+import { runningPid, stopGracefully } from './proc';
 import { redisService } from './redis';
 import type { Service } from './service';
 import { temporalService } from './temporal';
@@ -35,7 +36,7 @@ async function bringUp(service: Service): Promise<ServiceState> {
     await service.install();
     await service.start();
   }
-  const healthy = await waitUntil(() => service.isHealthy(), service.startTimeoutMs, 300);
+  const healthy = await becomesTrue(() => service.isHealthy(), service.startTimeoutMs, 300);
   if (!healthy) {
     const stillRunning = runningPid(service.proc) !== undefined;
     throw new StackStartError(

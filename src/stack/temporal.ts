@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Config } from '../config';
-import { PrerequisiteError } from './errors';
+import { PrerequisiteError } from '../errors';
 import { hostAndPort, TEMPORAL_CLI_VERSION, type StackLayout } from './layout';
 import { runSync, runVisible, startDetached, which } from './proc';
 import type { Service } from './service';

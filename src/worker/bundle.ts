@@ -1,7 +1,7 @@
 /**
  * The workflow code, bundled once at build time. A worker that bundles on start loads webpack
  * and keeps about 100 MB more resident for its whole life; the prebuilt bundle avoids both.
- * Run as a script (`node lib/src/worker/bundle.js`) by the build.
+ * Written by the build (src/build/post-compile.ts).
  */
 import { readdirSync, statSync, writeFileSync, existsSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -42,10 +42,3 @@ const quietLogger = {
   warn: (message: string) => process.stderr.write(`${message}\n`),
   error: (message: string) => process.stderr.write(`${message}\n`),
 };
-
-if (require.main === module) {
-  writeWorkflowBundle().catch((err: unknown) => {
-    process.stderr.write(`Could not bundle the workflows: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  });
-}

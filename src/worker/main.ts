@@ -1,11 +1,11 @@
 /** `npm run worker`: the Temporal worker, with /metrics, /healthz and /readyz on WORKER_HTTP_PORT. */
 import { Runtime } from '@temporalio/worker';
-import { runMain } from '../cli/main';
+import { runMain } from '../process/main';
 import { loadConfig } from '../config';
 import { freePort, startOpsServer } from '../http';
-import { createLogger, describeError } from '../log';
+import { createLogger } from '../log';
 import { createRegistry } from '../metrics';
-import { onShutdownSignals } from '../shutdown';
+import { onShutdownSignals } from '../process/signals';
 import { temporalRuntimeLogger } from './runtime-logger';
 import { startPipelineWorker } from './worker';
 
@@ -41,7 +41,7 @@ runMain(async () => {
   try {
     await worker.done;
   } catch (err) {
-    logger.error({ err: describeError(err) }, 'Worker stopped with an error');
+    logger.error({ err }, 'Worker stopped with an error');
     await ops.close();
     throw err;
   }

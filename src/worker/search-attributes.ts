@@ -1,4 +1,4 @@
-import type { Client } from '@temporalio/client';
+import { isGrpcServiceError, type Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { ALL_SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import type { Logger } from '../log';
@@ -7,6 +7,9 @@ const INDEXED_VALUE_TYPE = {
   KEYWORD: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
   INT: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_INT,
 } as const;
+
+/** gRPC's status code ALREADY_EXISTS. */
+const GRPC_ALREADY_EXISTS = 6;
 
 /** Registers the batch search attributes that the namespace lacks (idempotent). */
 export async function ensureSearchAttributes(client: Client, namespace: string, logger: Logger): Promise<void> {
@@ -19,6 +22,6 @@ export async function ensureSearchAttributes(client: Client, namespace: string, 
     logger.info({ added: Object.keys(searchAttributes) }, 'Registered search attributes');
   } catch (err) {
     // Two workers starting at once both try; the loser finds them there.
-    if (!/already exists/i.test(err instanceof Error ? err.message : '')) throw err;
+    if (!(isGrpcServiceError(err) && err.code === GRPC_ALREADY_EXISTS)) throw err;
   }
 }

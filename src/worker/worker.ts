@@ -16,7 +16,7 @@ import { createRedis } from '../clients/redis';
 import { connectNative } from '../clients/temporal';
 import { deadLetterTopicLimit, ensureTopics } from '../clients/topics';
 import type { Config } from '../config';
-import { InsightsStore } from '../insights/store';
+import { createInsightsStore } from '../insights/store';
 import type { Logger } from '../log';
 import { createWorkerMetrics, registerSummaryAge } from '../metrics';
 import { workflowSource } from './bundle';
@@ -43,7 +43,7 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
   producer.on(producer.events.CONNECT, () => (producerConnected = true));
   producer.on(producer.events.DISCONNECT, () => (producerConnected = false));
   const redis = createRedis(config.redis);
-  redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'Redis connection error; retrying'));
+  redis.on('error', (err: Error) => logger.warn({ err }, 'Redis connection error; retrying'));
   let connection: NativeConnection | undefined;
   try {
     const dlqLimit = await deadLetterTopicLimit(kafka, config.kafka.inputTopic);
@@ -52,7 +52,7 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
     connection = await connectNative(config.temporal);
     const client = new Client({ connection, namespace: config.temporal.namespace });
     await ensureSearchAttributes(client, config.temporal.namespace, logger);
-    const store = new InsightsStore(redis, { prefix: config.redis.prefix, ...config.aggregates });
+    const store = createInsightsStore(redis, config);
     const worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
@@ -76,7 +76,7 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
     const done = worker.run().finally(() => closeClients(producer, redis, connection!, logger));
     const conn = connection;
     void ensureInsightsWorkflow(client, config, logger).catch((err: unknown) =>
-      logger.error({ err: err instanceof Error ? err.message : String(err) }, 'Could not start the insights workflow'),
+      logger.error({ err }, 'Could not start the insights workflow'),
     );
     return {
       done,

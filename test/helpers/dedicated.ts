@@ -11,7 +11,8 @@ import { join, resolve } from 'node:path';
 import { loadConfig, type Config, type Environment } from '../../src/config';
 import { kafkaService, type SecureListener } from '../../src/stack/kafka';
 import { stackLayout } from '../../src/stack/layout';
-import { runningPid, signalGroup, stopGracefully, waitUntil } from '../../src/stack/proc';
+import { becomesTrue } from '../../src/process/wait';
+import { runningPid, signalGroup, stopGracefully } from '../../src/stack/proc';
 import { redisService, type RedisTls } from '../../src/stack/redis';
 import type { Service } from '../../src/stack/service';
 import { temporalService } from '../../src/stack/temporal';
@@ -67,7 +68,7 @@ export class DedicatedService {
       await this.service.install();
       await this.service.start();
     }
-    const ok = await waitUntil(() => this.service.isHealthy(), this.service.startTimeoutMs, 200);
+    const ok = await becomesTrue(() => this.service.isHealthy(), this.service.startTimeoutMs, 200);
     if (!ok) throw new Error(`dedicated ${this.name} did not become healthy; see ${this.service.proc.logFile}`);
   }
 
@@ -75,7 +76,7 @@ export class DedicatedService {
     const pid = runningPid(this.service.proc);
     if (pid === undefined) return;
     signalGroup(pid, 'SIGKILL');
-    await waitUntil(async () => runningPid(this.service.proc) === undefined, 10_000, 50);
+    await becomesTrue(async () => runningPid(this.service.proc) === undefined, 10_000, 50);
   }
 
   async stop(): Promise<void> {

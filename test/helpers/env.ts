@@ -1,6 +1,7 @@
 /** Per-test isolation: fresh topics, consumer group, task queue, Redis prefix and insights workflow id. */
 import { randomBytes } from 'node:crypto';
-import { isolatedEnvironment, loadConfig, type Config, type Environment } from '../../src/config';
+import { loadConfig, type Config, type Environment } from '../../src/config';
+import { isolatedEnvironment } from '../../src/process/environment';
 
 export interface TestEnv {
   id: string;

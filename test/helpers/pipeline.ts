@@ -4,7 +4,7 @@ import type Redis from 'ioredis';
 import { createRedis } from '../../src/clients/redis';
 import { DEAD_LETTER_HEADROOM_BYTES, KAFKA_DEFAULT_MAX_MESSAGE_BYTES } from '../../src/clients/topics';
 import type { Environment } from '../../src/config';
-import { InsightsStore } from '../../src/insights/store';
+import { createInsightsStore, type InsightsStore } from '../../src/insights/store';
 import { account, formatAccounting, type Accounting } from './accounting';
 import { testEnv, type TestEnv } from './env';
 import { createTopics, produce, testKafka, TopicReader } from './kafka';
@@ -110,7 +110,7 @@ export class PipelineHarness {
   }
 
   store(): InsightsStore {
-    return new InsightsStore(this.redis(), { prefix: this.config.redis.prefix, ...this.config.aggregates });
+    return createInsightsStore(this.redis(), this.config);
   }
 
   /** Logins counted in Redis for event times within the last `seconds` (and 1 h ahead). */

@@ -17,7 +17,7 @@ import { aggregateLogins } from '../../src/domain/aggregates';
 import type { ProcessedLogin } from '../../src/domain/types';
 import type { Overview } from '../../src/dashboard/overview';
 import { freePort } from '../../src/http';
-import { InsightsStore } from '../../src/insights/store';
+import { createInsightsStore, type InsightsStore } from '../../src/insights/store';
 import { testEnv } from '../helpers/env';
 import { createTopics, produce, testKafka } from '../helpers/kafka';
 import { ChildService, LOG_DIR, stopAll } from '../helpers/processes';
@@ -188,7 +188,7 @@ describe('dashboard', function () {
 
   before(async function () {
     redis = createRedis(t.config.redis);
-    store = new InsightsStore(redis, { prefix: t.config.redis.prefix, ...t.config.aggregates });
+    store = createInsightsStore(redis, t.config);
     const now = Date.now();
     assert.ok((await store.applyBatch('batch-1', aggregateLogins(batch1, t.config.aggregates, now), now, deadLetters1)) > 0);
 

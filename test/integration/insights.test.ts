@@ -15,7 +15,7 @@ import { createKafka } from '../../src/clients/kafka';
 import { createRedis } from '../../src/clients/redis';
 import { connectClient, connectNative } from '../../src/clients/temporal';
 import type { Summary } from '../../src/domain/types';
-import { InsightsStore } from '../../src/insights/store';
+import { createInsightsStore } from '../../src/insights/store';
 import { stackLayout } from '../../src/stack/layout';
 import { temporalCli } from '../../src/stack/temporal';
 import { insightsWorkflow, latestSummaryQuery } from '../../src/workflows/insights';
@@ -111,7 +111,7 @@ describe('rolling insights', function () {
     try {
       await harness.setup();
       await producer.connect();
-      const store = new InsightsStore(redis, { prefix: config.redis.prefix, ...config.aggregates });
+      const store = createInsightsStore(redis, config);
       const real = createBatchActivities({ producer, store, config });
       const attempts = new Map<string, number>();
       // The activity does all its work, then fails once: Temporal retries it in full.
@@ -242,7 +242,7 @@ describe('rolling insights', function () {
     try {
       await harness.setup();
       await producer.connect();
-      const store = new InsightsStore(redis, { prefix: config.redis.prefix, ...config.aggregates });
+      const store = createInsightsStore(redis, config);
       const worker = await Worker.create({
         connection,
         taskQueue: config.temporal.taskQueue,

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { formatAccounting } from '../helpers/accounting';
 import { PipelineHarness } from '../helpers/pipeline';
-import { DUPLICATE_SIGNAL_WINDOW_MS } from '../../src/shutdown';
+import { DUPLICATE_SIGNAL_WINDOW_MS } from '../../src/process/signals';
 import { ChildService } from '../helpers/processes';
 import { waitFor } from '../helpers/wait';
 

@@ -1,24 +1,5 @@
-/**
- * How every entry point ends (as in temporalio/samples-typescript): a known error prints one
- * sentence and exits 1; anything else prints its chain of causes and exits 1.
- */
-import { ConfigError } from '../config';
-import { describeError } from '../log';
-import { PrerequisiteError, StackStartError } from '../stack/errors';
-
-export function runMain(main: () => Promise<number | void>): void {
-  main().then(
-    (code) => {
-      if (typeof code === 'number') process.exitCode = code;
-    },
-    (err: unknown) => {
-      const known =
-        err instanceof ConfigError || err instanceof PrerequisiteError || err instanceof StackStartError || err instanceof UsageError;
-      process.stderr.write(`${known ? (err as Error).message : describeError(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+/** Command-line options of our commands: `--name value` and `--flag`. */
+import { UsageError } from '../errors';
 
 /** Parses `--name value` and `--flag` options; unknown options are an error naming them. */
 export function parseOptions<T extends Record<string, 'string' | 'boolean'>>(
@@ -40,8 +21,4 @@ export function parseOptions<T extends Record<string, 'string' | 'boolean'>>(
     }
   }
   return out as { [K in keyof T]?: T[K] extends 'boolean' ? boolean : string };
-}
-
-export class UsageError extends Error {
-  override name = 'UsageError';
 }

@@ -1,4 +1,5 @@
-import type { Logger } from './log';
+/** SIGINT and SIGTERM: the first starts a graceful stop, a deliberate second one exits at once. */
+import type { Logger } from '../log';
 
 /**
  * One Ctrl-C often arrives twice: from the terminal to the whole process group, and again from
@@ -33,7 +34,7 @@ export function onShutdownSignals(logger: Logger, stop: () => Promise<void>): vo
       stop().then(
         () => process.exit(0),
         (err: unknown) => {
-          logger.error({ err: err instanceof Error ? err.message : String(err) }, 'Graceful stop failed');
+          logger.error({ err }, 'Graceful stop failed');
           process.exit(1);
         },
       );
