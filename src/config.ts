@@ -56,11 +56,12 @@ const schema = z.object({
   SUMMARY_WINDOW_SECONDS: positiveInt.default(300),
   AGGREGATE_BUCKET_SECONDS: positiveInt.default(60),
   AGGREGATE_RETENTION_SECONDS: positiveInt.default(86_400),
-  BATCH_MAX_RECORDS: positiveInt.max(10_000).default(500),
+  BATCH_MAX_RECORDS: positiveInt.max(1_000_000).default(10_000),
   BATCH_MAX_WAIT_MS: positiveInt.max(60_000).default(200),
-  BATCH_MAX_BYTES: positiveInt.min(1024).max(1_500_000).default(1_000_000),
-  BRIDGE_MAX_IN_FLIGHT: positiveInt.max(1000).default(32),
-  WORKER_MAX_CONCURRENT_BATCHES: positiveInt.max(1000).default(16),
+  BATCH_MAX_BYTES: positiveInt.min(1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
+  BRIDGE_MAX_IN_FLIGHT: positiveInt.max(256).default(4),
+  BRIDGE_ON_MISSING_OFFSETS: z.enum(['stop', 'earliest']).default('stop'),
+  WORKER_MAX_CONCURRENT_BATCHES: positiveInt.max(1000).default(8),
   OUTPUT_MAX_MESSAGE_BYTES: positiveInt.default(1_000_000),
   IP_MASKING: z.enum(['none', 'truncate']).default('none'),
   STACK_DIR: nonEmpty.default('.data'),
@@ -109,7 +110,13 @@ export interface Config {
   redis: { url: string; prefix: string; tlsCaFile?: string };
   summary: { intervalSeconds: number; windowSeconds: number };
   aggregates: { bucketSeconds: number; retentionSeconds: number };
+  /**
+   * maxRecords: offsets per batch at most; maxWaitMs: the longest a record waits for its batch to
+   * be cut; maxBytes: input bytes the worker reads and publishes per transaction (a chunk);
+   * maxInFlight: the bridge's lanes, each with one batch in flight at most.
+   */
   batch: { maxRecords: number; maxWaitMs: number; maxBytes: number; maxInFlight: number };
+  bridge: { onMissingOffsets: 'stop' | 'earliest' };
   worker: { maxConcurrentBatches: number; outputMaxMessageBytes: number; ipMasking: 'none' | 'truncate' };
   stack: { dir: string; cacheDir: string; kafkaHome?: string; searchPath: string[] };
   http: { bridgePort: number; workerPort: number; dashboardPort: number; dashboardHost: string };
@@ -206,6 +213,7 @@ function toConfig(e: Env, env: Environment): Config {
       maxBytes: e.BATCH_MAX_BYTES,
       maxInFlight: e.BRIDGE_MAX_IN_FLIGHT,
     },
+    bridge: { onMissingOffsets: e.BRIDGE_ON_MISSING_OFFSETS },
     worker: {
       maxConcurrentBatches: e.WORKER_MAX_CONCURRENT_BATCHES,
       outputMaxMessageBytes: e.OUTPUT_MAX_MESSAGE_BYTES,

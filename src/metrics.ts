@@ -34,9 +34,9 @@ export function createWorkerMetrics(registry: Registry) {
       help: 'Batch activities completed (a retried batch counts once per completed attempt)',
       registers: [registry],
     }),
-    republishSkipped: new Counter({
-      name: 'lp_worker_republish_skipped_total',
-      help: 'Batches found already published on a retry, and not published again',
+    chunksAlreadyPublished: new Counter({
+      name: 'lp_worker_chunks_already_published_total',
+      help: 'Chunks of a batch that a retry found published by an earlier attempt (the lane mark), and did not publish again',
       registers: [registry],
     }),
     batchDuration: new Histogram({
@@ -84,28 +84,28 @@ export function createBridgeMetrics(registry: Registry) {
   return {
     records: new Counter({
       name: 'lp_bridge_records_total',
-      help: 'Input records handed to Temporal (in batches started or found already started)',
+      help: 'Input offsets handed to Temporal in batches this bridge started',
       registers: [registry],
     }),
     batches: new Counter({
       name: 'lp_bridge_batches_total',
-      help: 'Batches handed off, by result: started, or adopted (already started by an earlier run)',
+      help: 'Batches by result: started; adopted (an intent found its batch started); voided (an intent found none, so its id was voided)',
       labelNames: ['result'] as const,
       registers: [registry],
     }),
     inFlight: new Gauge({
       name: 'lp_bridge_in_flight_batches',
-      help: 'Batch workflows started and not yet completed',
+      help: 'Lanes with a batch workflow started and not yet completed',
       registers: [registry],
     }),
     paused: new Gauge({
       name: 'lp_bridge_paused',
-      help: '1 while the bridge pauses its partitions because the workers are behind',
+      help: '1 while records wait in Kafka because every lane has a batch in flight (the workers are behind)',
       registers: [registry],
     }),
     lag: new Gauge({
       name: 'lp_bridge_consumer_lag',
-      help: 'Records in the input partition after the last committed offset',
+      help: 'Offsets of the input partition not yet handed off (its last stable offset minus the next to hand off)',
       labelNames: ['topic', 'partition'] as const,
       registers: [registry],
     }),
@@ -128,7 +128,22 @@ export function createBridgeMetrics(registry: Registry) {
     }),
     batchFailures: new Counter({
       name: 'lp_bridge_batch_failures_total',
-      help: 'Batch workflows that ended other than completed (failed, terminated, timed out): need an operator',
+      help: 'Runs of this bridge\'s batches that ended other than completed (failed, terminated, timed out, cancelled)',
+      registers: [registry],
+    }),
+    batchesRedriven: new Counter({
+      name: 'lp_bridge_batches_redriven_total',
+      help: 'Batch runs started again after a run ended other than completed (the last of a chain dead-letters what is left)',
+      registers: [registry],
+    }),
+    batchesSuperseded: new Counter({
+      name: 'lp_bridge_batches_superseded_total',
+      help: 'Batches whose partition was recreated or reset since they were cut: not re-driven',
+      registers: [registry],
+    }),
+    batchesAbandoned: new Counter({
+      name: 'lp_bridge_batches_abandoned_total',
+      help: 'Dead-letter runs ended by hand: their unpublished records need an operator',
       registers: [registry],
     }),
   };

@@ -1,37 +1,43 @@
 /**
- * The batch activity: transform every record, apply the aggregates to Redis exactly once, then
- * publish logins and dead letters to Kafka. Built by a factory from clients the worker owns.
+ * The batch activity: read the batch's records from Kafka, transform them, apply the aggregates
+ * to Redis exactly once, and publish logins and dead letters in a Kafka transaction that also
+ * moves the lane's mark (src/clients/transactions.ts). Built by a factory from clients the
+ * worker owns. docs/design.md explains why each step is where it is; in short:
  *
- * Order matters. Aggregates first: an outage of Redis then fails the attempt before anything is
- * published (no duplicate output), and an outage of Kafka retries a publish whose aggregates
- * are already guarded by their per-bucket markers (no double count). A retry after a crash
- * finds the batch's "published" mark and does not publish it again, except when the crash fell
- * between the publish and the mark: then, as the contract allows, a duplicate with the same
- * `source`.
+ * - Aggregates first, each chunk under its own marker in Redis: an outage of Redis then fails
+ *   the attempt before anything is published, and a retry finds the counts already applied.
+ * - Then one transaction per chunk, fencing every earlier attempt of the lane: whatever attempt
+ *   committed a chunk, readers with isolation read_committed see it once.
+ * - An attempt that is cancelled (its timeout passed) stops before it publishes; one that does not
+ *   notice is fenced by the next attempt's producer.
  */
-import type { Producer, Message } from 'kafkajs';
-import { ApplicationFailure } from '@temporalio/common';
-import { explainProduceError, type RefusedRecord } from '../clients/topics';
-import { aggregateLogins } from '../domain/aggregates';
-import { deadLetterHeaders } from '../domain/dead-letter';
-import { decodeRecords } from '../domain/blob';
-import { transformRecord } from '../domain/transform';
-import type { BatchInput, BatchMeta, BatchResult, DeadLetterReason, ProcessedLogin, Rejection } from '../domain/types';
-import type { InsightsStore } from '../insights/store';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { RangeReader, RangeRecord } from '../clients/range-reader';
+import type { LaneTransactions, Outgoing } from '../clients/transactions';
 import type { Config } from '../config';
+import { aggregateLogins } from '../domain/aggregates';
+import { chunkMark, INVALID_BATCH_INPUT, SUPERSEDED_BATCH, type BatchSpec, type Lane } from '../domain/batch';
+import { decodeRecords, type LegacyBatchMeta } from '../domain/blob';
+import { deadLetterHeaders } from '../domain/dead-letter';
+import { transformRecord } from '../domain/transform';
+import type { BatchResult, DeadLetterReason, ProcessedLogin, Rejection } from '../domain/types';
+import { CancelledError } from '../errors';
+import type { InsightsStore } from '../insights/store';
 import type { WorkerMetrics } from '../metrics';
+import type { IncarnationCheck } from './incarnation';
+import { validateBatchSpec } from './validate';
 
 export interface BatchActivityDeps {
-  producer: Producer;
+  reader: RangeReader;
+  transactions: LaneTransactions;
+  incarnations: IncarnationCheck;
   store: InsightsStore;
-  config: Pick<Config, 'kafka' | 'aggregates' | 'worker'>;
+  config: Pick<Config, 'kafka' | 'aggregates' | 'worker' | 'batch'>;
   metrics?: WorkerMetrics;
 }
 
 interface DeadLetter {
-  key: Buffer | null;
-  value: Buffer | null;
-  offset: string;
+  record: RangeRecord;
   rejection: Rejection;
 }
 
@@ -40,96 +46,133 @@ interface Transformed {
   deadLetters: DeadLetter[];
 }
 
-/** Keep each produce request's record batch well under the broker's default 1 MB message.max.bytes. */
-const MAX_SEND_BYTES = 512 * 1024;
+/** Where a batch's records come from and how it publishes them. */
+interface BatchContext {
+  batchId: string;
+  topic: string;
+  lane: Lane;
+  /** The topic whose partition 0 carries the lane's mark. */
+  anchorTopic: string;
+  /** Set for a batch re-driven too often: its unpublished records become dead letters saying this. */
+  deadLetterAll?: string;
+  processedAtMs: number;
+  signal: AbortSignal;
+}
 
 export function createBatchActivities(deps: BatchActivityDeps) {
-  const { config, metrics } = deps;
-
-  async function handleBatch(meta: BatchMeta, records: Uint8Array, processedAtMs: number): Promise<BatchResult> {
-    const input = await decodeBatch(meta, records);
-    const stopBatchTimer = metrics?.batchDuration.startTimer();
-    const { logins, deadLetters } = transformBatch(input, processedAtMs, config);
-    const aggregates = aggregateLogins(
-      logins.map((l) => l.login),
-      config.aggregates,
-      processedAtMs,
-    );
-    const deadLettersByReason = countByReason(deadLetters);
-    const stopRedisTimer = metrics?.redisScriptDuration.startTimer();
-    await deps.store.applyBatch(input.batchId, aggregates, processedAtMs, deadLettersByReason);
-    stopRedisTimer?.();
-    const alreadyPublished = await deps.store.wasPublished(input.batchId, processedAtMs);
-    if (alreadyPublished) {
-      metrics?.republishSkipped.inc();
-    } else {
-      const stopPublishTimer = metrics?.publishDuration.startTimer();
-      await publish(deps.producer, config, input, logins, deadLetters, processedAtMs);
-      stopPublishTimer?.();
-      await deps.store.markPublished(input.batchId, processedAtMs);
-    }
-    const result: BatchResult = {
-      batchId: input.batchId,
-      records: input.records.length,
-      logins: logins.length,
-      deadLetters: deadLetters.length,
-      deadLettersByReason,
-      late: aggregates.late,
-      alreadyPublished,
-    };
-    recordMetrics(metrics, result);
-    stopBatchTimer?.();
-    return result;
+  /** A batch of offset ranges (docs/design.md, "The hand-off"). */
+  async function processRanges(spec: BatchSpec, processedAtMs: number = spec.cutAtMs): Promise<BatchResult> {
+    const problem = validateBatchSpec(spec);
+    if (problem) throw ApplicationFailure.nonRetryable(`The batch input is malformed: ${problem}.`, INVALID_BATCH_INPUT);
+    if (spec.void) return emptyResult(spec.batchId);
+    const superseded = await deps.incarnations.check(spec);
+    if (superseded) throw ApplicationFailure.nonRetryable(superseded, SUPERSEDED_BATCH);
+    const signal = cancellation();
+    const chunks = deps.reader.read(spec.topic, spec.ranges, { chunkBytes: deps.config.batch.maxBytes, signal });
+    return publishBatch(deps, { batchId: spec.batchId, topic: spec.topic, lane: spec.lane, anchorTopic: spec.topic, deadLetterAll: spec.deadLetter?.error, processedAtMs, signal }, chunks);
   }
 
-  return { handleBatch };
+  /**
+   * A batch of the first hand-off, whose records travel in its input (src/domain/blob.ts): kept
+   * so that workflows started before an upgrade finish after it. Its lane is its own.
+   */
+  async function handleBatch(meta: LegacyBatchMeta, blob: Uint8Array, processedAtMs: number): Promise<BatchResult> {
+    let records: RangeRecord[];
+    try {
+      records = (await decodeRecords(blob, meta?.encoding)).map((r) => ({ ...r, partition: meta.partition }));
+    } catch (err) {
+      throw ApplicationFailure.nonRetryable(`The batch input is malformed: ${err instanceof Error ? err.message : String(err)}.`, INVALID_BATCH_INPUT);
+    }
+    if (typeof meta.batchId !== 'string' || typeof meta.topic !== 'string' || records.length !== meta.count) {
+      throw ApplicationFailure.nonRetryable('The batch input is malformed: its metadata does not match its records.', INVALID_BATCH_INPUT);
+    }
+    const lane = { id: `${meta.batchId}/first-hand-off`, seq: 1 };
+    return publishBatch(deps, { batchId: meta.batchId, topic: meta.topic, lane, anchorTopic: meta.topic, processedAtMs, signal: cancellation() }, once(records));
+  }
+
+  return { processRanges, handleBatch };
 }
 
 export type BatchActivities = ReturnType<typeof createBatchActivities>;
 
-/** A malformed batch is a bug upstream, not an outage: retrying cannot help. */
-async function decodeBatch(meta: BatchMeta, blob: Uint8Array): Promise<BatchInput> {
-  let records: unknown;
-  try {
-    records = await decodeRecords(blob, meta?.encoding);
-  } catch {
-    records = undefined;
-  }
-  if (!meta || typeof meta.batchId !== 'string' || typeof meta.topic !== 'string' || !Array.isArray(records) || records.length !== meta.count) {
-    throw ApplicationFailure.nonRetryable('The batch input is malformed: its metadata or its records do not decode.', 'InvalidBatchInput');
-  }
-  return { ...meta, records: records as BatchInput['records'] };
+/** The attempt's cancellation: set when its timeout passed or its workflow went away. */
+function cancellation(): AbortSignal {
+  return Context.current().cancellationSignal;
 }
 
-export function transformBatch(
-  input: BatchInput,
-  processedAtMs: number,
-  config: Pick<Config, 'worker'>,
-): Transformed {
+async function publishBatch(deps: BatchActivityDeps, ctx: BatchContext, chunks: AsyncIterable<RangeRecord[]>): Promise<BatchResult> {
+  const { metrics } = deps;
+  const stopTimer = metrics?.batchDuration.startTimer();
+  const result = emptyResult(ctx.batchId);
+  const lease = deps.transactions.lease(ctx.lane.id);
+  try {
+    let chunk = 0;
+    for await (const records of chunks) {
+      const outcome = await publishChunk(deps, ctx, lease, records, chunk++);
+      add(result, outcome);
+    }
+  } finally {
+    lease.release();
+  }
+  recordMetrics(metrics, result);
+  stopTimer?.();
+  return result;
+}
+
+async function publishChunk(
+  deps: BatchActivityDeps,
+  ctx: BatchContext,
+  lease: ReturnType<LaneTransactions['lease']>,
+  records: RangeRecord[],
+  chunk: number,
+): Promise<BatchResult> {
+  const { config, metrics, store } = deps;
+  const markerId = `${ctx.batchId}#${chunk}`;
+  let transformed = transformChunk(records, ctx, config);
+  let aggregates = aggregateLogins(transformed.logins.map((l) => l.login), config.aggregates, ctx.processedAtMs);
+  if (ctx.deadLetterAll !== undefined && !(await store.wasApplied(markerId, aggregates, ctx.processedAtMs))) {
+    transformed = deadLetterEverything(records, ctx.deadLetterAll);
+    aggregates = { deltas: [], late: 0 };
+  }
+  const deadLettersByReason = countByReason(transformed.deadLetters);
+  const stopRedisTimer = metrics?.redisScriptDuration.startTimer();
+  await store.applyBatch(markerId, aggregates, ctx.processedAtMs, deadLettersByReason);
+  stopRedisTimer?.();
+  if (ctx.signal.aborted) throw new CancelledError(`Publishing batch ${ctx.batchId}`, ctx.signal.reason);
+  const stopPublishTimer = metrics?.publishDuration.startTimer();
+  const outcome = await lease.publishOnce(ctx.anchorTopic, chunkMark(ctx.lane.seq, chunk), outgoing(ctx, config, transformed));
+  stopPublishTimer?.();
+  return {
+    batchId: ctx.batchId,
+    records: records.length,
+    logins: transformed.logins.length,
+    deadLetters: transformed.deadLetters.length,
+    deadLettersByReason,
+    late: aggregates.late,
+    chunksAlreadyPublished: outcome === 'already-published' ? 1 : 0,
+  };
+}
+
+export function transformChunk(records: readonly RangeRecord[], ctx: Pick<BatchContext, 'batchId' | 'topic' | 'processedAtMs'>, config: Pick<Config, 'worker'>): Transformed {
   const logins: Transformed['logins'] = [];
   const deadLetters: DeadLetter[] = [];
-  const processedAt = new Date(processedAtMs).toISOString();
-  for (const record of input.records) {
-    const { key, value } = record;
-    const source = { topic: input.topic, partition: input.partition, offset: record.offset };
-    const outcome = transformRecord(value, {
-      source,
-      batchId: input.batchId,
-      nowMs: processedAtMs,
-      processedAt,
-      ipMasking: config.worker.ipMasking,
-    });
+  const processedAt = new Date(ctx.processedAtMs).toISOString();
+  for (const record of records) {
+    if (record.deleted) {
+      deadLetters.push({ record, rejection: { reason: 'processing_error', error: 'Kafka deleted the record (the topic\'s retention) before it was processed.' } });
+      continue;
+    }
+    const source = { topic: ctx.topic, partition: record.partition, offset: record.offset };
+    const outcome = transformRecord(record.value, { source, batchId: ctx.batchId, nowMs: ctx.processedAtMs, processedAt, ipMasking: config.worker.ipMasking });
     if (!outcome.ok) {
-      deadLetters.push({ key, value, offset: record.offset, rejection: outcome.rejection });
+      deadLetters.push({ record, rejection: outcome.rejection });
       continue;
     }
     const json = JSON.stringify(outcome.login);
     const bytes = Buffer.byteLength(json);
     if (bytes > config.worker.outputMaxMessageBytes) {
       deadLetters.push({
-        key,
-        value,
-        offset: record.offset,
+        record,
         rejection: {
           reason: 'processing_error',
           error: `The processed login would be ${bytes} bytes, over OUTPUT_MAX_MESSAGE_BYTES (${config.worker.outputMaxMessageBytes}).`,
@@ -142,71 +185,55 @@ export function transformBatch(
   return { logins, deadLetters };
 }
 
-async function publish(
-  producer: Producer,
-  config: Pick<Config, 'kafka'>,
-  input: BatchInput,
-  logins: Transformed['logins'],
-  deadLetters: DeadLetter[],
-  processedAtMs: number,
-): Promise<void> {
-  const failedAt = new Date(processedAtMs).toISOString();
-  const messages: Outgoing[] = [
-    ...logins.map(({ login, json, bytes }) => ({
+function deadLetterEverything(records: readonly RangeRecord[], error: string): Transformed {
+  return { logins: [], deadLetters: records.map((record) => ({ record, rejection: { reason: 'processing_error', error } })) };
+}
+
+function outgoing(ctx: BatchContext, config: Pick<Config, 'kafka'>, transformed: Transformed): Outgoing[] {
+  const failedAt = new Date(ctx.processedAtMs).toISOString();
+  return [
+    ...transformed.logins.map(({ login, json, bytes }) => ({
       topic: config.kafka.outputTopic,
       message: { key: login.user_id, value: json, headers: { type: 'login' } },
       size: bytes + login.user_id.length * 3 + 16,
       offset: login.source.offset,
     })),
-    ...deadLetters.map((d) => ({
+    ...transformed.deadLetters.map(({ record, rejection }) => ({
       topic: config.kafka.dlqTopic,
-      message: { key: d.key, value: d.value, headers: deadLetterHeaders({ topic: input.topic, partition: input.partition, offset: d.offset }, input.batchId, d.rejection, failedAt) },
-      size: (d.value?.length ?? 0) + (d.key?.length ?? 0) + 512,
-      offset: d.offset,
+      message: {
+        key: record.key,
+        value: record.value,
+        headers: deadLetterHeaders({ topic: ctx.topic, partition: record.partition, offset: record.offset }, ctx.batchId, rejection, failedAt),
+      },
+      size: (record.value?.length ?? 0) + (record.key?.length ?? 0) + 512,
+      offset: record.offset,
     })),
   ];
-  for (const chunk of chunksBySize(messages, MAX_SEND_BYTES)) {
-    const byTopic = new Map<string, Message[]>();
-    for (const { topic, message } of chunk) {
-      const list = byTopic.get(topic);
-      if (list) list.push(message);
-      else byTopic.set(topic, [message]);
-    }
-    try {
-      await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs })) });
-    } catch (err) {
-      throw explainProduceError(err, largest(chunk));
-    }
-  }
-}
-
-interface Outgoing extends RefusedRecord {
-  message: Message;
-}
-
-function largest(chunk: Outgoing[]): Outgoing {
-  return chunk.reduce((a, b) => (b.size > a.size ? b : a));
-}
-
-function* chunksBySize<T extends { size: number }>(items: T[], maxBytes: number): Generator<T[]> {
-  let chunk: T[] = [];
-  let bytes = 0;
-  for (const item of items) {
-    if (chunk.length > 0 && bytes + item.size > maxBytes) {
-      yield chunk;
-      chunk = [];
-      bytes = 0;
-    }
-    chunk.push(item);
-    bytes += item.size;
-  }
-  if (chunk.length > 0) yield chunk;
 }
 
 function countByReason(deadLetters: DeadLetter[]): Partial<Record<DeadLetterReason, number>> {
   const byReason: Partial<Record<DeadLetterReason, number>> = {};
   for (const d of deadLetters) byReason[d.rejection.reason] = (byReason[d.rejection.reason] ?? 0) + 1;
   return byReason;
+}
+
+function emptyResult(batchId: string): BatchResult {
+  return { batchId, records: 0, logins: 0, deadLetters: 0, deadLettersByReason: {}, late: 0, chunksAlreadyPublished: 0 };
+}
+
+function add(total: BatchResult, part: BatchResult): void {
+  total.records += part.records;
+  total.logins += part.logins;
+  total.deadLetters += part.deadLetters;
+  total.late += part.late;
+  total.chunksAlreadyPublished += part.chunksAlreadyPublished;
+  for (const [reason, n] of Object.entries(part.deadLettersByReason) as [DeadLetterReason, number][]) {
+    total.deadLettersByReason[reason] = (total.deadLettersByReason[reason] ?? 0) + n;
+  }
+}
+
+async function* once<T>(value: T): AsyncGenerator<T> {
+  yield value;
 }
 
 function recordMetrics(metrics: WorkerMetrics | undefined, result: BatchResult): void {
@@ -216,4 +243,5 @@ function recordMetrics(metrics: WorkerMetrics | undefined, result: BatchResult):
   metrics.records.inc({ outcome: 'dead_letter' }, result.deadLetters);
   for (const [reason, n] of Object.entries(result.deadLettersByReason)) metrics.deadLetters.inc({ reason }, n);
   metrics.lateRecords.inc(result.late);
+  metrics.chunksAlreadyPublished.inc(result.chunksAlreadyPublished);
 }

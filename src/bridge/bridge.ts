@@ -1,266 +1,309 @@
 /**
- * The Kafka bridge: a consumer in KAFKA_GROUP_ID on INPUT_TOPIC that cuts each partition into
- * batches and hands each to a Temporal workflow (src/bridge/handoff.ts). Offsets are committed
- * only after Temporal has acknowledged the batch holding them, only up to the end of a batch,
- * and only for partitions the bridge still owns.
+ * The Kafka bridge (docs/design.md, "The hand-off"). It joins KAFKA_GROUP_ID on INPUT_TOPIC only
+ * to be given partitions: it never fetches a record. It watches each owned partition's last
+ * stable offset and, when a batch is due (src/bridge/cutter.ts) and a lane is free
+ * (src/bridge/lanes.ts), hands the new offset ranges of all its partitions to one workflow; the
+ * worker reads the records from Kafka. Offsets are committed only after Temporal has the batch
+ * holding them, only at batch ends, and each start is wrapped in an intent so that a bridge
+ * taking a partition over hands nothing off twice (src/bridge/handoff.ts).
  */
+import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
-import { FastJavaCompatiblePartitioner } from '../clients/partitioner';
-import { DEAD_LETTER_HEADROOM_BYTES, explainProduceError, topicMaxMessageBytes } from '../clients/topics';
-import { setTimeout as sleep } from 'node:timers/promises';
+import type { Admin, Consumer, Kafka } from 'kafkajs';
+import { createCluster, type KafkajsCluster } from '../clients/kafka';
 import type { Config } from '../config';
-import { batchId } from '../domain/batch';
-import { deadLetterHeaders } from '../domain/dead-letter';
+import { batchId, batchWorkflowId, offsetCount, type BatchSpec, type OffsetRange } from '../domain/batch';
+import { formatCommitMetadata } from '../domain/commit-metadata';
+import { CancelledError, isRetriable, PipelineError } from '../errors';
 import type { Logger } from '../log';
 import type { BridgeMetrics } from '../metrics';
-import { isOversized, sized, takeChunk, type SizedRecord } from './chunker';
-import { buildBatch, handOff, type HandOffResult } from './handoff';
-import { InFlight } from './inflight';
+import { backoffDelay, retry } from '../process/retry';
+import { sleep, withDeadline } from '../process/wait';
+import { cutRanges, pendingOffsets, shouldCut, type PartitionPosition } from './cutter';
+import { startOrFind, type HandOffTarget } from './handoff';
+import { Lanes } from './lanes';
+import { resumePositions } from './positions';
+import { FailedBatchSweeper } from './reconciler';
 
 export interface BridgeDeps {
   kafka: Kafka;
+  admin: Admin;
   client: Client;
-  config: Pick<Config, 'kafka' | 'temporal' | 'batch'>;
+  config: Pick<Config, 'kafka' | 'temporal' | 'batch' | 'bridge'>;
   logger: Logger;
   metrics?: BridgeMetrics;
 }
 
-type TopicPartition = string;
+/** How often failed batches of the group are looked for (their own bridge may be gone). */
+const SWEEP_INTERVAL_MS = 60_000;
 
-const tp = (topic: string, partition: number): TopicPartition => `${topic}:${partition}`;
-const RETRY_DELAYS_MS = [200, 500, 1000, 2000, 5000];
+interface Assignment {
+  generation: number;
+  partitions: number[];
+}
 
 export class Bridge {
+  /** This run's id: in its lanes' and batches' ids, so that a restarted bridge shares no lane with its earlier run. */
+  readonly runId = randomBytes(6).toString('hex');
   private readonly consumer: Consumer;
-  private readonly inFlight: InFlight;
-  /** Per partition, the last offset known to be in a workflow: fetched records up to it are skipped. */
-  private readonly covered = new Map<TopicPartition, bigint>();
-  /** Partitions of the current generation; commits go only to these. */
-  private assigned = new Set<TopicPartition>();
-  private joined = false;
-  private stopping = false;
+  private readonly cluster: KafkajsCluster;
+  private readonly lanes: Lanes;
+  private readonly sweeper: FailedBatchSweeper;
+  private readonly target: HandOffTarget;
+  private readonly stopping = new AbortController();
+  private positions = new Map<number, PartitionPosition>();
+  private assignment: Assignment | undefined;
+  private syncedGeneration = -1;
+  private waitingSince: number | undefined;
+  private loopDone: Promise<void> = Promise.resolve();
+  private failing = false;
   private crashed: Error | undefined;
-  private deadLetterProducer: Producer | undefined;
   private reportFatal: (err: Error) => void = () => undefined;
-  /** Settles when the consumer has crashed for good (kafkajs will not restart it). */
+  /** Settles when the bridge cannot go on (the consumer crashed for good, or a partition's offsets are missing). */
   readonly fatal = new Promise<Error>((resolve) => (this.reportFatal = resolve));
 
   constructor(private readonly deps: BridgeDeps) {
-    const { config } = deps;
-    this.consumer = deps.kafka.consumer({
+    const { config, kafka, client, logger, metrics } = deps;
+    this.target = { client, taskQueue: config.temporal.taskQueue };
+    this.cluster = createCluster(kafka);
+    this.consumer = kafka.consumer({
       groupId: config.kafka.groupId,
-      // The broker holds a fetch until a batch's worth of bytes arrived or BATCH_MAX_WAIT_MS passed:
-      // that is the batching by time, with no timer of ours.
-      maxWaitTimeInMs: config.batch.maxWaitMs,
-      minBytes: Math.min(config.batch.maxRecords * 200, 1024 * 1024),
-      maxBytesPerPartition: Math.max(2 * config.batch.maxBytes, 1024 * 1024),
       // A dead bridge's partitions move to the others after 10 s rather than the default 30.
       sessionTimeout: 10_000,
       heartbeatInterval: 3_000,
       rebalanceTimeout: 60_000,
+      // Paused for good, it only heartbeats: how often it wakes to do so.
+      maxWaitTimeInMs: 1_000,
       retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
     });
-    this.inFlight = new InFlight(
-      config.batch.maxInFlight,
-      deps.logger,
-      {
-        onFull: () => this.setPaused(true),
-        onRoom: () => this.setPaused(false),
-        onCompleted: (_result, seconds) => deps.metrics?.batchLatency.observe(seconds),
-      },
-      deps.metrics,
-    );
-    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
-      this.assigned = new Set(
-        Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => tp(topic, p))),
-      );
-      this.joined = true;
-      deps.logger.info({ assigned: [...this.assigned] }, 'Joined the consumer group');
-    });
-    this.consumer.on(this.consumer.events.REBALANCING, () => {
-      this.assigned = new Set();
-      this.joined = false;
-    });
-    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
-      if (!payload.restart) {
-        this.crashed = payload.error;
-        deps.logger.error({ err: payload.error.message }, 'Kafka consumer crashed and will not restart');
-        this.reportFatal(payload.error);
-      } else {
-        deps.logger.warn({ err: payload.error.message }, 'Kafka consumer crashed; restarting');
-      }
-    });
+    this.lanes = new Lanes(config.batch.maxInFlight, { groupId: config.kafka.groupId, topic: config.kafka.inputTopic, runId: this.runId }, this.target, logger, metrics);
+    this.sweeper = new FailedBatchSweeper({ target: this.target, groupId: config.kafka.groupId, topic: config.kafka.inputTopic, logger, metrics });
+    this.watchGroup();
   }
 
   async start(): Promise<void> {
     const { config } = this.deps;
-    await this.warnIfDeadLettersCannotFit();
+    await this.cluster.connect();
+    await this.cluster.addTargetTopic(config.kafka.inputTopic);
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: config.kafka.inputTopic, fromBeginning: true });
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 4,
-      eachBatch: (payload) => this.eachBatch(payload),
-    });
+    await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async () => undefined });
+    this.loopDone = this.loop();
+    void this.sweepPeriodically();
   }
 
-  /** Stop fetching, let the hand-offs under way finish and commit, leave the group. */
+  /** Stop cutting, let a hand-off under way finish and commit, leave the group. */
   async stop(timeoutMs = 20_000): Promise<void> {
-    this.stopping = true;
-    const disconnected = this.consumer.disconnect();
-    const outcome = await Promise.race([disconnected.then(() => 'done' as const), sleep(timeoutMs, undefined, { ref: false }).then(() => 'timeout' as const)]);
-    if (outcome === 'timeout') this.deps.logger.warn({ timeoutMs }, 'Consumer did not stop in time; uncommitted batches will be re-read and found started');
-    this.inFlight.close();
-    await this.deadLetterProducer?.disconnect().catch(() => undefined);
+    this.stopping.abort();
+    await withDeadline(this.loopDone, timeoutMs, 'The hand-off under way').catch((err: unknown) =>
+      this.deps.logger.warn({ err }, 'A hand-off did not finish in time; the next owner of its partitions resolves its intent'),
+    );
+    this.lanes.stop();
+    await this.consumer.disconnect().catch(() => undefined);
+    await this.cluster.disconnect().catch(() => undefined);
   }
 
   readiness(): Record<string, boolean> {
-    return { kafka: this.joined && !this.crashed };
+    return { kafka: this.assignment !== undefined && !this.crashed && !this.failing };
   }
 
   get inFlightBatches(): number {
-    return this.inFlight.size;
+    return this.lanes.inFlight;
   }
 
-  private async eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
-    const key = tp(batch.topic, batch.partition);
-    const shouldStop = () => this.stopping || !isRunning() || isStale();
-    const covered = this.covered.get(key);
-    const fetched = batch.messages.map(sized);
-    let pending = covered === undefined ? fetched : dropCovered(fetched, covered);
-    resolveSkipped(batch.messages, pending, resolveOffset);
-    let toCommit: bigint | undefined;
-    while (pending.length > 0 && !shouldStop()) {
-      await this.inFlight.waitForRoom(shouldStop, heartbeat);
-      if (shouldStop()) break;
-      const result = await this.handOffWithRetry(batch.topic, batch.partition, pending, shouldStop, heartbeat);
-      if (!result) break;
-      this.covered.set(key, result.coveredThrough);
-      toCommit = result.coveredThrough + 1n;
-      pending = dropCovered(pending, result.coveredThrough);
-      const fetchedThrough = BigInt(batch.lastOffset());
-      resolveOffset(String(result.coveredThrough < fetchedThrough ? result.coveredThrough : fetchedThrough));
-      await heartbeat();
-    }
-    if (toCommit !== undefined && !isStale()) await this.commit(batch.topic, batch.partition, toCommit, batch.highWatermark);
-  }
-
-  /**
-   * Hands off the next batch from `pending`, retrying while Temporal is unreachable. Returns
-   * undefined only when the bridge is stopping or lost the partition.
-   */
-  private async handOffWithRetry(
-    topic: string,
-    partition: number,
-    pending: SizedRecord[],
-    shouldStop: () => boolean,
-    heartbeat: () => Promise<void>,
-  ): Promise<Pick<HandOffResult, 'coveredThrough'> | undefined> {
-    const { config, client, metrics, logger } = this.deps;
-    for (let attempt = 0; !shouldStop(); attempt++) {
-      const oversized = isOversized(pending[0]!);
-      try {
-        if (oversized) return await this.deadLetterOversized(topic, partition, pending[0]!);
-        const chunk = takeChunk(pending, config.batch.maxRecords, config.batch.maxBytes);
-        const batch = buildBatch(config.kafka.groupId, topic, partition, chunk.map((m) => m.record));
-        const stopTimer = metrics?.handOffDuration.startTimer();
-        const result = await handOff({ client, groupId: config.kafka.groupId, taskQueue: config.temporal.taskQueue }, batch);
-        stopTimer?.();
-        metrics?.batches.inc({ result: result.outcome });
-        metrics?.records.inc(chunk.length);
-        if (result.outcome === 'adopted') {
-          logger.info({ workflowId: result.workflowId, coveredThrough: String(result.coveredThrough) }, 'Batch already started by an earlier run; skipping past it');
-        }
-        this.inFlight.track(result.workflowId, result.handle);
-        return result;
-      } catch (err) {
-        const delay = RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)]!;
-        logger.warn(
-          { err: (err as Error).message, topic, partition, attempt, retryInMs: delay },
-          oversized ? 'Dead-lettering a record too large for Temporal failed; retrying' : 'Hand-off to Temporal failed; retrying',
-        );
-        await sleep(delay);
-        await heartbeat().catch(() => undefined);
+  private watchGroup(): void {
+    const { consumer } = this;
+    const { config, logger } = this.deps;
+    let generation = 0;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      // Never fetch: the worker reads the records. Paused, the consumer only heartbeats.
+      consumer.pause([{ topic: config.kafka.inputTopic }]);
+      const partitions = (payload.memberAssignment[config.kafka.inputTopic] ?? []).slice().sort((a, b) => a - b);
+      this.assignment = { generation: ++generation, partitions };
+      logger.info({ partitions }, 'Joined the consumer group');
+    });
+    consumer.on(consumer.events.REBALANCING, () => {
+      this.assignment = undefined;
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart) {
+        logger.warn({ err: payload.error }, 'Kafka consumer crashed; restarting');
+        return;
       }
-    }
-    return undefined;
+      this.crashed = payload.error;
+      logger.error({ err: payload.error }, 'Kafka consumer crashed and will not restart');
+      this.reportFatal(payload.error);
+    });
   }
 
-  /**
-   * Dead letters carry their input record unchanged: a DLQ that cannot take the input's largest
-   * record plus headers would refuse one, and its partition would wait until an operator raised
-   * the DLQ's limit. Said at start, before such a record arrives.
-   */
-  private async warnIfDeadLettersCannotFit(): Promise<void> {
-    const { kafka, config, logger } = this.deps;
-    const { inputTopic, dlqTopic } = config.kafka;
-    const sizes = await topicMaxMessageBytes(kafka, [inputTopic, dlqTopic]);
-    const input = sizes.get(inputTopic);
-    const dlq = sizes.get(dlqTopic);
-    if (input === undefined || dlq === undefined || dlq >= input + DEAD_LETTER_HEADROOM_BYTES) return;
-    logger.warn(
-      { inputTopic, inputMaxMessageBytes: input, dlqTopic, dlqMaxMessageBytes: dlq },
-      `The dead-letter topic ${dlqTopic} takes messages up to ${dlq} bytes, but a dead letter of ${inputTopic}'s largest record needs ${input + DEAD_LETTER_HEADROOM_BYTES}: raise its max.message.bytes, or a large bad record will hold up its partition`,
+  /** Ticks every few tens of milliseconds; backs off while Kafka or Temporal does not answer. */
+  private async loop(): Promise<void> {
+    const pollMs = Math.min(50, Math.max(10, Math.floor(this.deps.config.batch.maxWaitMs / 4)));
+    let failures = 0;
+    while (!this.stopping.signal.aborted) {
+      try {
+        await this.tick();
+        if (failures > 0) this.deps.logger.info('The bridge hands off again');
+        failures = 0;
+        this.failing = false;
+      } catch (err) {
+        // Ours when it is final (a partition's offsets are missing); a client library's errors
+        // (a broker restarting, the group rejoining) pass.
+        if (err instanceof PipelineError && !err.retriable) {
+          this.reportFatal(err);
+          return;
+        }
+        if (failures === 0) this.deps.logger.warn({ err }, 'Handing off failed; retrying');
+        failures++;
+        this.failing = true;
+      }
+      await sleep(failures > 0 ? backoffDelay(failures - 1, { initialMs: 200, maxMs: 10_000 }) : pollMs, this.stopping.signal).catch(() => undefined);
+    }
+  }
+
+  private async tick(): Promise<void> {
+    const assignment = this.assignment;
+    if (!assignment) return;
+    if (this.syncedGeneration !== assignment.generation) await this.resync(assignment);
+    if (this.positions.size === 0) return;
+    await this.refreshEnds();
+    const now = Date.now();
+    const pending = pendingOffsets(this.positions.values());
+    if (pending === 0) {
+      this.waitingSince = undefined;
+      this.deps.metrics?.paused.set(0);
+      return;
+    }
+    this.waitingSince ??= now;
+    const lane = this.lanes.claim();
+    this.deps.metrics?.paused.set(lane ? 0 : 1);
+    if (!lane || !shouldCut(pending, this.waitingSince, now, this.deps.config.batch)) return;
+    await this.handOff(lane, cutRanges([...this.positions.values()], this.deps.config.batch.maxRecords));
+    if (pendingOffsets(this.positions.values()) === 0) this.waitingSince = undefined;
+  }
+
+  /** Takes a new assignment: where to resume each partition, with intents resolved and tokens recorded. */
+  private async resync(assignment: Assignment): Promise<void> {
+    const { config, admin, logger, metrics } = this.deps;
+    const resumed = await resumePositions(
+      {
+        admin,
+        target: this.target,
+        groupId: config.kafka.groupId,
+        topic: config.kafka.inputTopic,
+        onMissingOffsets: config.bridge.onMissingOffsets,
+        bounds: (partitions) => this.bounds(partitions),
+        logger,
+      },
+      assignment.partitions,
+    );
+    if (this.assignment?.generation !== assignment.generation) return;
+    this.positions = new Map(resumed.map((r) => [r.partition, { partition: r.partition, next: r.next, end: r.next, incarnation: r.incarnation }]));
+    const intents = new Map(resumed.flatMap((r) => (r.intent ? [[r.intent.workflowId, r.intent.adopted] as const] : [])));
+    for (const [workflowId, adopted] of intents) {
+      metrics?.batches.inc({ result: adopted ? 'adopted' : 'voided' });
+      logger.info({ workflowId, adopted }, adopted ? 'Found a batch an earlier owner started: skipping past it' : 'Voided a batch an earlier owner did not start: handing its records off again');
+    }
+    await this.commit([...this.positions.values()].map((p) => ({ partition: p.partition, offset: p.next }))).catch((err: unknown) =>
+      logger.warn({ err }, 'Could not record where the partitions resume; the next owner resolves the same'),
+    );
+    this.syncedGeneration = assignment.generation;
+  }
+
+  /** Intent, start, end: see the module comment and src/bridge/handoff.ts. */
+  private async handOff(lane: NonNullable<ReturnType<Lanes['claim']>>, ranges: OffsetRange[]): Promise<void> {
+    const { config, metrics, logger } = this.deps;
+    const spec: BatchSpec = {
+      batchId: batchId(config.kafka.groupId, config.kafka.inputTopic, this.runId, lane.index, lane.seq),
+      groupId: config.kafka.groupId,
+      topic: config.kafka.inputTopic,
+      ranges,
+      lane: { id: lane.id, seq: lane.seq },
+      cutAtMs: Date.now(),
+    };
+    const workflowId = batchWorkflowId(spec.batchId);
+    const stopTimer = metrics?.handOffDuration.startTimer();
+    await this.commit(ranges.map((r) => ({ partition: r.partition, offset: BigInt(r.from), intent: workflowId })));
+    const owned = () => ranges.every((r) => this.positions.get(r.partition)?.incarnation === r.incarnation && this.assignment !== undefined);
+    const started = await retry(() => startOrFind(this.target, spec), {
+      initialMs: 300,
+      maxMs: 10_000,
+      signal: this.stopping.signal,
+      retriable: (err) => isRetriable(err) && owned(),
+      onRetry: (err, attempt) => {
+        if (attempt === 0) logger.warn({ err, workflowId }, 'Starting a batch workflow failed; retrying');
+      },
+    }).catch((err: unknown) => {
+      // Given up (stopping, or the partitions moved): the intent stays for their next owner to resolve.
+      this.lanes.started(lane.index, spec, undefined);
+      if (err instanceof CancelledError || !owned()) return undefined;
+      throw err;
+    });
+    stopTimer?.();
+    if (!started) return;
+    if (started.outcome === 'voided') {
+      this.lanes.started(lane.index, spec, undefined);
+      metrics?.batches.inc({ result: 'voided' });
+      logger.info({ workflowId }, 'A bridge that took these partitions over voided this batch first; its records are handed off again');
+      return;
+    }
+    this.lanes.started(lane.index, spec, started.handle);
+    metrics?.batches.inc({ result: 'started' });
+    metrics?.records.inc(offsetCount(ranges));
+    for (const r of ranges) {
+      const position = this.positions.get(r.partition);
+      if (position && position.incarnation === r.incarnation) position.next = BigInt(r.to);
+    }
+    await this.commit(ranges.map((r) => ({ partition: r.partition, offset: BigInt(r.to) }))).catch((err: unknown) =>
+      logger.warn({ err, workflowId }, 'Committing after a hand-off failed; the next owner of the partitions finds the batch by its intent'),
     );
   }
 
-  /** A record too large for any Temporal payload: dead-lettered here, so it is neither lost nor retried forever. */
-  private async deadLetterOversized(topic: string, partition: number, message: SizedRecord): Promise<{ coveredThrough: bigint }> {
-    const { kafka, config, logger } = this.deps;
-    if (!this.deadLetterProducer) {
-      this.deadLetterProducer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: FastJavaCompatiblePartitioner });
-      await this.deadLetterProducer.connect();
-    }
-    const { offset, key, value } = message.record;
-    const rejection = {
-      reason: 'processing_error' as const,
-      error: `The record is too large to hand to Temporal (about ${message.size} bytes encoded).`,
-    };
-    const headers = deadLetterHeaders({ topic, partition, offset }, batchId(config.kafka.groupId, topic, partition, offset), rejection, new Date().toISOString());
-    await this.deadLetterProducer
-      .send({ topic: config.kafka.dlqTopic, acks: -1, messages: [{ key, value, headers }] })
-      .catch((err: unknown) => {
-        throw explainProduceError(err, { topic: config.kafka.dlqTopic, size: message.size, offset });
-      });
-    logger.warn({ topic, partition, offset, bytes: message.size }, 'Dead-lettered a record too large for a Temporal payload');
-    return { coveredThrough: BigInt(offset) };
+  /** Commits offsets with each partition's incarnation token, and an intent when one is given. */
+  private async commit(entries: { partition: number; offset: bigint; intent?: string }[]): Promise<void> {
+    const { config, metrics } = this.deps;
+    const topic = config.kafka.inputTopic;
+    await this.consumer.commitOffsets(
+      entries.map((e) => ({
+        topic,
+        partition: e.partition,
+        offset: String(e.offset),
+        metadata: formatCommitMetadata({ token: this.positions.get(e.partition)?.incarnation, intent: e.intent }),
+      })),
+    );
+    metrics?.commits.inc();
   }
 
-  private async commit(topic: string, partition: number, offset: bigint, highWatermark: string): Promise<void> {
-    if (!this.assigned.has(tp(topic, partition))) return;
-    try {
-      await this.consumer.commitOffsets([{ topic, partition, offset: String(offset) }]);
-      this.deps.metrics?.commits.inc();
-      this.deps.metrics?.lag.set({ topic, partition: String(partition) }, Math.max(0, Number(BigInt(highWatermark) - offset)));
-    } catch (err) {
-      // Lost to a rebalance: the next owner re-reads from the previous commit and finds the batches started.
-      this.deps.logger.warn({ err: (err as Error).message, topic, partition }, 'Offset commit failed; the batches will be found already started');
+  /** Each owned partition's last stable offset: what can be handed off now. */
+  private async refreshEnds(): Promise<void> {
+    const topic = this.deps.config.kafka.inputTopic;
+    const partitions = [...this.positions.keys()];
+    const [offsets] = await this.cluster.fetchTopicsOffset([{ topic, partitions: partitions.map((partition) => ({ partition })), fromBeginning: false }]);
+    for (const { partition, offset } of offsets?.partitions ?? []) {
+      const position = this.positions.get(partition);
+      if (!position) continue;
+      position.end = BigInt(offset);
+      this.deps.metrics?.lag.set({ topic, partition: String(partition) }, Math.max(0, Number(position.end - position.next)));
     }
   }
 
-  private setPaused(paused: boolean): void {
-    const topics = [{ topic: this.deps.config.kafka.inputTopic }];
-    if (paused) this.consumer.pause(topics);
-    else this.consumer.resume(topics);
-    this.deps.metrics?.paused.set(paused ? 1 : 0);
+  private async bounds(partitions: number[]): Promise<Map<number, { earliest: bigint; latest: bigint }>> {
+    const topic = this.deps.config.kafka.inputTopic;
+    const ask = (fromBeginning: boolean) => this.cluster.fetchTopicsOffset([{ topic, partitions: partitions.map((partition) => ({ partition })), fromBeginning }]);
+    const [[earliest], [latest]] = await Promise.all([ask(true), ask(false)]);
+    const offsetOf = (list: typeof earliest, partition: number) => BigInt(list?.partitions.find((p) => p.partition === partition)?.offset ?? '0');
+    return new Map(partitions.map((p) => [p, { earliest: offsetOf(earliest, p), latest: offsetOf(latest, p) }]));
   }
-}
 
-/**
- * Drops the messages a workflow already holds (handed off just now, or re-read after a crash or
- * rebalance). Messages are in offset order, so only the covered prefix is looked at.
- */
-function dropCovered(messages: SizedRecord[], coveredThrough: bigint): SizedRecord[] {
-  const firstUncovered = messages.findIndex((m) => BigInt(m.record.offset) > coveredThrough);
-  return firstUncovered === -1 ? [] : messages.slice(firstUncovered);
-}
-
-/** Resolves the fetched messages that were skipped as already covered, so kafkajs moves past them. */
-function resolveSkipped(all: { offset: string }[], pending: SizedRecord[], resolveOffset: (offset: string) => void): void {
-  const skipped = all.length - pending.length;
-  if (skipped > 0) resolveOffset(all[skipped - 1]!.offset);
+  private async sweepPeriodically(): Promise<void> {
+    while (!this.stopping.signal.aborted) {
+      try {
+        await this.sweeper.sweep();
+      } catch (err) {
+        this.deps.logger.debug({ err }, 'Looking for failed batches failed; trying again later');
+      }
+      await sleep(SWEEP_INTERVAL_MS, this.stopping.signal).catch(() => undefined);
+    }
+  }
 }
 

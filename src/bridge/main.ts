@@ -1,12 +1,23 @@
-/** `npm run bridge`: the Kafka → Temporal bridge, with /metrics, /healthz and /readyz on BRIDGE_HTTP_PORT. */
-import { runMain } from '../process/main';
+/**
+ * `npm run bridge`: the Kafka → Temporal bridge, with /metrics, /healthz and /readyz on
+ * BRIDGE_HTTP_PORT. Started before Kafka or Temporal answer, it says which does not and waits.
+ */
+import type { Client } from '@temporalio/client';
+import type { Admin } from 'kafkajs';
+import { Dependencies } from '../clients/availability';
+import { kafkaDependency, temporalDependency } from '../clients/dependencies';
+import { warnAboutHorizons } from '../clients/horizons';
 import { createKafka } from '../clients/kafka';
+import { ensureSearchAttributes } from '../clients/search-attributes';
 import { connectClient, temporalAnswers } from '../clients/temporal';
-import { ensureTopics } from '../clients/topics';
-import { loadConfig } from '../config';
+import { deadLetterRoomWarning, ensureTopics } from '../clients/topics';
+import { loadConfig, type Config } from '../config';
+import { CancelledError } from '../errors';
 import { startOpsServer } from '../http';
-import { createLogger } from '../log';
+import { createLogger, type Logger } from '../log';
 import { createBridgeMetrics, createRegistry } from '../metrics';
+import { runMain } from '../process/main';
+import { retry } from '../process/retry';
 import { onShutdownSignals } from '../process/signals';
 import { Bridge } from './bridge';
 
@@ -14,30 +25,63 @@ runMain(async () => {
   const config = loadConfig();
   const logger = createLogger('bridge', config);
   const registry = createRegistry('bridge');
-  const kafka = createKafka(config.kafka, { logger });
-  // The worker creates the output topics; two processes creating one topic at once make kafkajs log an error.
-  await ensureTopics(kafka, [config.kafka.inputTopic]);
-  const client = await connectClient(config.temporal);
-  const bridge = new Bridge({ kafka, client, config, logger, metrics: createBridgeMetrics(registry) });
+  const metrics = createBridgeMetrics(registry);
+  const dependencies = new Dependencies([kafkaDependency(config), temporalDependency(config)], logger);
+  let running: { bridge: Bridge; client: Client; admin: Admin } | undefined;
   const ops = await startOpsServer({
     port: config.http.bridgePort,
     registry,
-    readiness: async () => ({
-      ...bridge.readiness(),
-      temporal: await temporalAnswers(client),
-    }),
+    readiness: async () => (running ? { ...running.bridge.readiness(), temporal: await temporalAnswers(running.client) } : dependencies.readiness()),
   });
   logger.info({ port: ops.port }, 'Serving /metrics, /healthz and /readyz');
+  const stopSignal = new AbortController();
   const stop = async () => {
-    await bridge.stop();
-    await client.connection.close();
+    stopSignal.abort();
+    if (running) {
+      await running.bridge.stop();
+      await running.admin.disconnect().catch(() => undefined);
+      await running.client.connection.close();
+    }
     await ops.close();
     logger.info('Bridge stopped');
   };
   onShutdownSignals(logger, stop);
-  await bridge.start();
-  logger.info({ topic: config.kafka.inputTopic, groupId: config.kafka.groupId, taskQueue: config.temporal.taskQueue }, 'Bridge running');
-  const err = await bridge.fatal;
+  try {
+    await dependencies.waitForAll(stopSignal.signal);
+    running = await retry(() => startBridge(config, logger, metrics), {
+      initialMs: 1_000,
+      maxMs: 15_000,
+      signal: stopSignal.signal,
+      onRetry: (err, _attempt, retryInMs) => logger.warn({ err, retryInMs }, 'Starting the bridge failed; retrying'),
+    });
+  } catch (err) {
+    if (err instanceof CancelledError) return new Promise<void>(() => undefined); // the signal handler exits
+    throw err;
+  }
+  logger.info({ topic: config.kafka.inputTopic, groupId: config.kafka.groupId, taskQueue: config.temporal.taskQueue, runId: running.bridge.runId }, 'Bridge running');
+  const err = await running.bridge.fatal;
   await stop().catch(() => undefined);
   throw err;
 });
+
+async function startBridge(config: Config, logger: Logger, metrics: ReturnType<typeof createBridgeMetrics>): Promise<{ bridge: Bridge; client: Client; admin: Admin }> {
+  const kafka = createKafka(config.kafka, { logger });
+  // The worker creates the output topics; the bridge the input, so that it can join its group.
+  await ensureTopics(kafka, [config.kafka.inputTopic]);
+  const admin = kafka.admin();
+  await admin.connect();
+  const client = await connectClient(config.temporal);
+  try {
+    await ensureSearchAttributes(client, config.temporal.namespace, logger);
+    await warnAboutHorizons(admin, client, { topic: config.kafka.inputTopic, groupId: config.kafka.groupId, namespace: config.temporal.namespace }, logger);
+    const room = await deadLetterRoomWarning(kafka, config.kafka.inputTopic, config.kafka.dlqTopic);
+    if (room) logger.warn({ inputTopic: config.kafka.inputTopic, dlqTopic: config.kafka.dlqTopic }, room);
+    const bridge = new Bridge({ kafka, admin, client, config, logger, metrics });
+    await bridge.start();
+    return { bridge, client, admin };
+  } catch (err) {
+    await admin.disconnect().catch(() => undefined);
+    await client.connection.close().catch(() => undefined);
+    throw err;
+  }
+}

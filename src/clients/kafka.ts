@@ -60,3 +60,68 @@ function routeTo(logger: Logger) {
       child.debug({ ...extra, kafkajsLevel: KAFKAJS_LEVELS[level] ?? level }, message);
     };
 }
+
+/**
+ * kafkajs has no manual partition assignment (tulios/kafkajs#373): a consumer always joins a
+ * group. Reading given offset ranges therefore goes one level down, to the Cluster class that
+ * kafkajs's own consumer fetches with, built by the Kafka instance with its brokers, TLS, SASL,
+ * logging and retry. This is the one place that reaches past kafkajs's public API; kafkajs is
+ * pinned (2.2.4, its last release), and test/integration/range-reader.test.ts covers what we use.
+ */
+export function createCluster(kafka: Kafka): KafkajsCluster {
+  const create = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
+  if (!create) throw new Error('This kafkajs version does not create clusters as 2.2.4 does; see src/clients/kafka.ts createCluster.');
+  const factory = (kafka as unknown as Record<symbol, (options: object) => KafkajsCluster>)[create]!;
+  return factory({ metadataMaxAge: 300_000, allowAutoTopicCreation: false, isolationLevel: READ_COMMITTED });
+}
+
+/** kafkajs's isolation level for fetches and offset lookups that see only committed transactions. */
+const READ_COMMITTED = 1;
+
+/** The part of kafkajs's internal Cluster (src/cluster/index.js) that the range reader uses. */
+export interface KafkajsCluster {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  addTargetTopic(topic: string): Promise<void>;
+  refreshMetadata(): Promise<void>;
+  findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
+  findBroker(options: { nodeId: string }): Promise<KafkajsBroker>;
+  fetchTopicsOffset(topics: { topic: string; partitions: { partition: number }[]; fromBeginning: boolean }[]): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
+}
+
+export interface KafkajsBroker {
+  fetch(request: {
+    isolationLevel: number;
+    maxWaitTime: number;
+    minBytes: number;
+    maxBytes: number;
+    topics: { topic: string; partitions: { partition: number; fetchOffset: string; maxBytes: number }[] }[];
+  }): Promise<{ responses: { topicName: string; partitions: KafkajsPartitionData[] }[] }>;
+}
+
+export interface KafkajsPartitionData {
+  partition: number;
+  errorCode: number;
+  highWatermark: string;
+  lastStableOffset?: string;
+  abortedTransactions?: { producerId: string; firstOffset: string }[];
+  messages: KafkajsRecord[];
+}
+
+export interface KafkajsRecord {
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  isControlRecord?: boolean;
+}
+
+/** Resolves when a broker answers a metadata request; rejects quickly when none does. */
+export async function probeKafka(config: KafkaConfig): Promise<void> {
+  const admin = createKafka(config, { fast: true }).admin();
+  try {
+    await admin.connect();
+    await admin.describeCluster();
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}

@@ -40,3 +40,13 @@ export async function temporalAnswers(client: Client): Promise<boolean> {
     () => false,
   );
 }
+
+/** Resolves when the frontend answers; rejects within a few seconds when it does not. */
+export async function probeTemporal(config: TemporalConfig): Promise<void> {
+  const client = await connectClient(config, { connectTimeoutMs: 3_000 });
+  try {
+    await client.workflowService.getSystemInfo({});
+  } finally {
+    await client.connection.close();
+  }
+}

@@ -94,3 +94,20 @@ export async function topicMaxMessageBytes(kafka: Kafka, topics: string[]): Prom
     await admin.disconnect().catch(() => undefined);
   }
 }
+
+/**
+ * Dead letters carry their input record unchanged: a DLQ that cannot take the input's largest
+ * record plus headers would refuse one, and its batch would wait until an operator raised the
+ * DLQ's limit. The sentence that says so at start, before such a record arrives; undefined when
+ * the DLQ has room (or either topic cannot be described).
+ */
+export async function deadLetterRoomWarning(kafka: Kafka, inputTopic: string, dlqTopic: string): Promise<string | undefined> {
+  const sizes = await topicMaxMessageBytes(kafka, [inputTopic, dlqTopic]);
+  const input = sizes.get(inputTopic);
+  const dlq = sizes.get(dlqTopic);
+  if (input === undefined || dlq === undefined || dlq >= input + DEAD_LETTER_HEADROOM_BYTES) return undefined;
+  return (
+    `The dead-letter topic ${dlqTopic} takes messages up to ${dlq} bytes, but a dead letter of ${inputTopic}'s largest record needs ${input + DEAD_LETTER_HEADROOM_BYTES}: ` +
+    'raise its max.message.bytes, or a large bad record will hold up its batch'
+  );
+}

@@ -6,6 +6,8 @@
  */
 import { runMain } from '../process/main';
 import { createKafka } from '../clients/kafka';
+import { Dependencies } from '../clients/availability';
+import { kafkaDependency, redisDependency } from '../clients/dependencies';
 import { createRedis } from '../clients/redis';
 import { loadConfig } from '../config';
 import { createInsightsStore } from '../insights/store';
@@ -18,29 +20,31 @@ runMain(async () => {
   const config = loadConfig();
   const logger = createLogger('dashboard', config);
   const redis = createRedis(config.redis);
-  // ioredis reconnects on its own; the overview reports the outage, so only note it here.
-  let redisDown = false;
-  redis.on('error', (err: Error) => {
-    if (!redisDown) logger.warn({ err }, 'Redis connection error (reconnecting)');
-    redisDown = true;
-  });
-  redis.on('ready', () => {
-    if (redisDown) logger.info('Redis connected again');
-    redisDown = false;
-  });
+  // ioredis reconnects on its own and the page shows an outage; the log says once what is missing.
+  redis.on('error', () => undefined);
+  const dependencies = new Dependencies([kafkaDependency(config), redisDependency(config)], logger);
+  const stop = new AbortController();
+  void dependencies.waitForAll(stop.signal).catch(() => undefined);
   // Quick to give up: a poll should report Kafka as unreachable within seconds, not hang.
   const admin = createKafka(config.kafka, { clientId: `${config.kafka.clientId}-dashboard`, fast: true }).admin();
   const store = createInsightsStore(redis, config);
   const source = new OverviewSource({ config, store, redis, admin, logger });
   let server;
   try {
-    server = await startDashboardServer({ host: config.http.dashboardHost, port: config.http.dashboardPort, overview: () => source.read(), logger });
+    server = await startDashboardServer({
+      host: config.http.dashboardHost,
+      port: config.http.dashboardPort,
+      overview: () => source.read(),
+      readiness: () => ({ ...dependencies.readiness(), redis: redis.status === 'ready' }),
+      logger,
+    });
   } catch (err) {
     redis.disconnect();
     throw err;
   }
   const listening = server;
   onShutdownSignals(logger, async () => {
+    stop.abort();
     await listening.close();
     await source.close();
     await redis.quit().catch(() => redis.disconnect());

@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Admin } from 'kafkajs';
 import type { Config, TemporalConfig } from '../config';
 import { countMap } from '../domain/aggregates';
+import { BATCH_TOPIC, DEAD_LETTER_COUNT, quote } from '../domain/search-attributes';
 import type { SummaryBody } from '../domain/types';
 import type { InsightsStore } from '../insights/store';
 import type { Logger } from '../log';
@@ -75,12 +76,12 @@ export interface Overview {
 
 export function temporalLinks(temporal: Pick<TemporalConfig, 'uiUrl' | 'namespace' | 'insightsWorkflowId'>, inputTopic: string): TemporalLinks {
   const base = `${temporal.uiUrl.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(temporal.namespace)}`;
-  const topicQuery = `BatchTopic="${inputTopic.replace(/["\\]/g, '\\$&')}"`;
+  const topicQuery = `${BATCH_TOPIC.name}=${quote(inputTopic)}`;
   return {
     ui_url: temporal.uiUrl,
     namespace: temporal.namespace,
     workflows: `${base}/workflows?query=${encodeURIComponent(topicQuery)}`,
-    dead_letter_batches: `${base}/workflows?query=${encodeURIComponent(`${topicQuery} AND DeadLetterCount > 0`)}`,
+    dead_letter_batches: `${base}/workflows?query=${encodeURIComponent(`${topicQuery} AND ${DEAD_LETTER_COUNT.name} > 0`)}`,
     insights_workflow: `${base}/workflows/${encodeURIComponent(temporal.insightsWorkflowId)}`,
   };
 }

@@ -1,4 +1,4 @@
-/** The dashboard's HTTP server: GET / (the page), GET /api/overview (JSON), GET /healthz. */
+/** The dashboard's HTTP server: GET / (the page), GET /api/overview (JSON), GET /healthz, GET /readyz. */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log';
@@ -9,6 +9,8 @@ export interface DashboardServerOptions {
   host: string;
   port: number;
   overview: () => Promise<Overview>;
+  /** Each dependency by name: true when it answers. Ready = all true. */
+  readiness: () => Record<string, boolean>;
   logger: Logger;
 }
 
@@ -72,11 +74,16 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Dashbo
     return send(res, req, 200, 'text/html; charset=utf-8', PAGE_HTML);
   }
   if (path === '/healthz') return send(res, req, 200, 'application/json; charset=utf-8', '{"status":"ok"}');
+  if (path === '/readyz') {
+    const checks = options.readiness();
+    const ready = Object.values(checks).every(Boolean);
+    return send(res, req, ready ? 200 : 503, 'application/json; charset=utf-8', JSON.stringify({ status: ready ? 'ready' : 'not ready', checks }));
+  }
   if (path === '/api/overview') {
     const overview = await options.overview();
     return send(res, req, 200, 'application/json; charset=utf-8', JSON.stringify(overview));
   }
-  return send(res, req, 404, 'text/plain; charset=utf-8', 'not found: try /, /api/overview or /healthz\n');
+  return send(res, req, 404, 'text/plain; charset=utf-8', 'not found: try /, /api/overview, /healthz or /readyz\n');
 }
 
 function send(res: ServerResponse, req: IncomingMessage, status: number, contentType: string, body: string): void {

@@ -1,23 +1,40 @@
 /**
- * A batch's records as the one blob that travels through Temporal. Each record is framed
- * with its exact bytes — offset (u16 length + ASCII digits), key and value (i32 length, -1 for
- * null, + bytes) — and the whole is deflated where the batch is made. So the bridge never
- * decodes or escapes a value, the blob is four times smaller through the server and every copy
- * between the worker's threads, and the activity reads each value as a view of the inflated
- * buffer: a dead letter carries the original bytes without a copy.
+ * Batches of the first hand-off (before records stayed in Kafka) carried their records in the
+ * workflow input as one deflated blob: each record framed with its exact bytes — offset (u16
+ * length + ASCII digits), key and value (i32 length, -1 for null, + bytes). Workers still process
+ * such batches, so that workflows started before an upgrade finish after it; nothing makes new
+ * ones. A blob is inflated with a bound: a crafted one cannot make the worker allocate more.
  */
 import { promisify } from 'node:util';
 import { deflateRaw, inflateRaw } from 'node:zlib';
+import { PipelineError } from '../errors';
 import type { BatchRecord } from './types';
 
-/** How a batch's records blob is encoded (BatchMeta.encoding), so that the format can change. */
+/** How the first hand-off encoded a batch's records (LegacyBatchMeta.encoding). */
 export const RECORDS_ENCODING = 'lp-records-v1+deflate';
+
+/**
+ * The most a blob may inflate to. The first hand-off cut batches at 1.5 MB and handed a lone
+ * record to Temporal only under 1.9 MB; 8 MB leaves room and bounds a decompression bomb.
+ */
+export const MAX_INFLATED_BYTES = 8 * 1024 * 1024;
+
+/** A batch of the first hand-off but its records. */
+export interface LegacyBatchMeta {
+  batchId: string;
+  topic: string;
+  partition: number;
+  firstOffset: string;
+  lastOffset: string;
+  count: number;
+  encoding: string;
+}
 
 const deflate = promisify(deflateRaw);
 const inflate = promisify(inflateRaw);
 const NULL_LENGTH = -1;
 
-export class BlobFormatError extends Error {
+export class BlobFormatError extends PipelineError {
   override name = 'BlobFormatError';
 }
 
@@ -26,6 +43,7 @@ export function framedSize(offset: string, key: Buffer | null, value: Buffer | n
   return 2 + offset.length + 4 + (key?.length ?? 0) + 4 + (value?.length ?? 0);
 }
 
+/** Encodes records as the first hand-off did (tests make such batches with it). */
 export async function encodeRecords(records: readonly BatchRecord[]): Promise<Uint8Array> {
   const size = records.reduce((n, r) => n + framedSize(r.offset, r.key, r.value), 0);
   const buf = Buffer.allocUnsafe(size);
@@ -49,7 +67,12 @@ function writeBytes(buf: Buffer, at: number, bytes: Buffer | null): number {
 /** The records, each key and value a view of the one inflated buffer. */
 export async function decodeRecords(blob: Uint8Array, encoding: string): Promise<BatchRecord[]> {
   if (encoding !== RECORDS_ENCODING) throw new BlobFormatError(`unknown records encoding "${encoding}"`);
-  const buf = await inflate(Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength));
+  let buf: Buffer;
+  try {
+    buf = await inflate(Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength), { maxOutputLength: MAX_INFLATED_BYTES });
+  } catch (err) {
+    throw new BlobFormatError(`the records blob does not inflate to at most ${MAX_INFLATED_BYTES} bytes`, { cause: err });
+  }
   const records: BatchRecord[] = [];
   let at = 0;
   const bytes = (): Buffer | null => {

@@ -10,32 +10,11 @@ export interface SourceRef {
   offset: string;
 }
 
-/** One input record as the pipeline carries it: its offset and its exact bytes. */
+/** One input record as the worker reads it: its offset and its exact bytes. */
 export interface BatchRecord {
   offset: string;
   key: Buffer | null;
   value: Buffer | null;
-}
-
-/** A batch but its records: what the workflow itself looks at. */
-export interface BatchMeta {
-  batchId: string;
-  topic: string;
-  partition: number;
-  firstOffset: string;
-  lastOffset: string;
-  count: number;
-  /** How the records blob is encoded (src/domain/blob.ts). */
-  encoding: string;
-}
-
-/**
- * Consecutive records of one partition. On the wire the records travel as one opaque, compressed
- * blob (src/domain/blob.ts), so that the workflow passes them to its activity without parsing
- * them: a batch is decoded once, where it is processed.
- */
-export interface BatchInput extends BatchMeta {
-  records: BatchRecord[];
 }
 
 export const DEAD_LETTER_REASONS = ['invalid_json', 'not_an_object', 'missing_field', 'invalid_field', 'processing_error'] as const;
@@ -64,7 +43,7 @@ export interface ProcessedLogin {
   processed_at: string;
 }
 
-/** What a batch workflow reports, also shown in its memo and search attributes. */
+/** What a batch workflow reports, also shown in its search attributes. */
 export interface BatchResult {
   batchId: string;
   records: number;
@@ -73,8 +52,8 @@ export interface BatchResult {
   deadLettersByReason: Partial<Record<DeadLetterReason, number>>;
   /** Valid logins older than the aggregate retention: published, not aggregated. */
   late: number;
-  /** True when a retry found the batch already published and did not publish it again. */
-  alreadyPublished: boolean;
+  /** Chunks an earlier attempt had published already: not published again. */
+  chunksAlreadyPublished: number;
 }
 
 export interface SummaryVersionStats {

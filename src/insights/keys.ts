@@ -14,9 +14,6 @@
  */
 import { bucketOf, type AggregateSettings } from '../domain/aggregates';
 
-/** A day: longer than any batch's retries take, so that a retry still finds its batch's mark. */
-export const PUBLISHED_MARK_TTL_SECONDS = 86_400;
-
 export interface BucketKeys {
   stats: string;
   users: string;
@@ -42,11 +39,6 @@ export class InsightsKeys {
   /** App version → the newest bucket it has counts in, for listing the versions of a window. */
   get versions(): string {
     return `${this.totalsTag}:versions`;
-  }
-
-  /** Batch ids published while that bucket of processing time was "now". */
-  published(nowMs: number): string {
-    return `${this.totalsTag}:${bucketOf(Math.floor(nowMs / 1000), this.settings.bucketSeconds)}:published`;
   }
 
   bucket(tag: string, bucket: number): BucketKeys {

@@ -9,7 +9,7 @@ import type { Config } from '../config';
 import { bucketOf, countMap, type AggregateSettings, type BatchAggregates, type BucketDelta } from '../domain/aggregates';
 import { groupBy } from '../domain/group-by';
 import type { SummaryBody, SummaryVersionStats } from '../domain/types';
-import { InsightsKeys, PUBLISHED_MARK_TTL_SECONDS } from './keys';
+import { InsightsKeys } from './keys';
 import { queueApplyBatch, withScripts } from './scripts';
 
 /** One bucket's update inside a script call. */
@@ -156,13 +156,13 @@ export class InsightsStore {
     };
   }
 
-  async wasPublished(batchId: string, nowMs: number): Promise<boolean> {
-    return (await this.redis.sismember(this.keys.published(nowMs), batchId)) === 1;
-  }
-
-  async markPublished(batchId: string, nowMs: number): Promise<void> {
-    const key = this.keys.published(nowMs);
-    await this.redis.multi().sadd(key, batchId).expire(key, PUBLISHED_MARK_TTL_SECONDS).exec();
+  /**
+   * Whether the batch with this marker id has been applied: the totals bucket of its first login
+   * (or, without logins, of processing time) holds the marker.
+   */
+  async wasApplied(batchId: string, aggregates: BatchAggregates, nowMs: number): Promise<boolean> {
+    const bucket = aggregates.deltas[0]?.bucket ?? bucketOf(Math.floor(nowMs / 1000), this.settings.bucketSeconds);
+    return (await this.redis.sismember(this.keys.bucket(this.keys.totalsTag, bucket).batches, batchId)) === 1;
   }
 
   private versionsSince(bucket: number): Promise<string[]> {

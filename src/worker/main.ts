@@ -1,13 +1,20 @@
-/** `npm run worker`: the Temporal worker, with /metrics, /healthz and /readyz on WORKER_HTTP_PORT. */
+/**
+ * `npm run worker`: the Temporal worker, with /metrics, /healthz and /readyz on WORKER_HTTP_PORT.
+ * Started before Kafka, Temporal or Redis answer, it says which does not and waits for them.
+ */
 import { Runtime } from '@temporalio/worker';
-import { runMain } from '../process/main';
+import { Dependencies } from '../clients/availability';
+import { kafkaDependency, redisDependency, temporalDependency } from '../clients/dependencies';
 import { loadConfig } from '../config';
+import { CancelledError } from '../errors';
 import { freePort, startOpsServer } from '../http';
 import { createLogger } from '../log';
 import { createRegistry } from '../metrics';
+import { runMain } from '../process/main';
+import { retry } from '../process/retry';
 import { onShutdownSignals } from '../process/signals';
 import { temporalRuntimeLogger } from './runtime-logger';
-import { startPipelineWorker } from './worker';
+import { startPipelineWorker, type RunningWorker } from './worker';
 
 runMain(async () => {
   const config = loadConfig();
@@ -21,23 +28,39 @@ runMain(async () => {
     },
   });
   const registry = createRegistry('worker');
-  const worker = await startPipelineWorker(config, logger, registry);
+  const dependencies = new Dependencies([kafkaDependency(config), temporalDependency(config), redisDependency(config)], logger);
+  let worker: RunningWorker | undefined;
   const ops = await startOpsServer({
     port: config.http.workerPort,
     registry,
-    readiness: worker.readiness,
+    readiness: () => worker?.readiness() ?? Promise.resolve(dependencies.readiness()),
     extraMetrics: () => fetch(`http://127.0.0.1:${sdkMetricsPort}/metrics`).then((r) => r.text()),
   });
   logger.info({ port: ops.port }, 'Serving /metrics, /healthz and /readyz');
-  // Logged last, so that "running" means the probes answer too: supervisors and tests wait for this line.
-  logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'Worker running');
+  const stop = new AbortController();
   let stopping = false;
   onShutdownSignals(logger, async () => {
     stopping = true;
-    await worker.shutdown();
+    stop.abort();
+    await worker?.shutdown();
     await ops.close();
     logger.info('Worker stopped');
   });
+  try {
+    await dependencies.waitForAll(stop.signal);
+    // A service that goes away between its probe and the worker's start is waited for again.
+    worker = await retry(() => startPipelineWorker(config, logger, registry), {
+      initialMs: 1_000,
+      maxMs: 15_000,
+      signal: stop.signal,
+      onRetry: (err, _attempt, retryInMs) => logger.warn({ err, retryInMs }, 'Starting the worker failed; retrying'),
+    });
+  } catch (err) {
+    if (err instanceof CancelledError) return new Promise<void>(() => undefined); // the signal handler exits
+    throw err;
+  }
+  // Logged last, so that "running" means the probes answer too: supervisors and tests wait for this line.
+  logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'Worker running');
   try {
     await worker.done;
   } catch (err) {

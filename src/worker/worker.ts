@@ -1,27 +1,23 @@
 /**
  * The Temporal worker: the batch and insights workflows and their activities on
- * TEMPORAL_TASK_QUEUE. It owns every client (Kafka producer, Redis, Temporal) and closes them
- * on shutdown.
+ * TEMPORAL_TASK_QUEUE. It owns every client (Kafka, Redis, Temporal) and closes them on shutdown.
  */
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import type { Producer } from 'kafkajs';
-import { FastJavaCompatiblePartitioner } from '../clients/partitioner';
+import type { Admin } from 'kafkajs';
 import type Redis from 'ioredis';
 import type { Registry } from 'prom-client';
-import { createBatchActivities } from '../activities/batch';
-import { createInsightsActivities } from '../activities/insights';
-import { createKafka } from '../clients/kafka';
-import { createRedis } from '../clients/redis';
+import { checkRedisKeepsKeys, warnAboutHorizons } from '../clients/horizons';
+import { redisAddress } from '../clients/redis';
+import { ensureSearchAttributes } from '../clients/search-attributes';
 import { connectNative } from '../clients/temporal';
 import { deadLetterTopicLimit, ensureTopics } from '../clients/topics';
 import type { Config } from '../config';
-import { createInsightsStore } from '../insights/store';
 import type { Logger } from '../log';
 import { createWorkerMetrics, registerSummaryAge } from '../metrics';
 import { workflowSource } from './bundle';
+import { createWorkerActivities, createWorkerClients } from './clients';
 import { ensureInsightsWorkflow } from './insights';
-import { ensureSearchAttributes } from './search-attributes';
 
 export interface RunningWorker {
   /** Resolves when the worker has stopped (after shutdown() or a fatal error). */
@@ -33,35 +29,30 @@ export interface RunningWorker {
 export async function startPipelineWorker(config: Config, logger: Logger, registry?: Registry): Promise<RunningWorker> {
   const metrics = registry ? createWorkerMetrics(registry) : undefined;
   if (registry && metrics) registerSummaryAge(registry, metrics);
-  const kafka = createKafka(config.kafka, { logger });
-  const producer = kafka.producer({
-    allowAutoTopicCreation: false,
-    createPartitioner: FastJavaCompatiblePartitioner,
-    retry: { retries: 5, initialRetryTime: 300 },
-  });
-  let producerConnected = false;
-  producer.on(producer.events.CONNECT, () => (producerConnected = true));
-  producer.on(producer.events.DISCONNECT, () => (producerConnected = false));
-  const redis = createRedis(config.redis);
-  redis.on('error', (err: Error) => logger.warn({ err }, 'Redis connection error; retrying'));
+  const clients = createWorkerClients(config, logger);
+  const { kafka, admin, redis } = clients;
+  const kafkaUp = trackConnection(admin);
+  reportRedisOutages(redis, redisAddress(config.redis), logger);
   let connection: NativeConnection | undefined;
+  const close = async () => {
+    await Promise.allSettled([clients.close(), connection?.close()]);
+    logger.info('Worker clients closed');
+  };
   try {
+    await admin.connect();
+    await checkRedisKeepsKeys(redis, redisAddress(config.redis), logger);
     const dlqLimit = await deadLetterTopicLimit(kafka, config.kafka.inputTopic);
     await ensureTopics(kafka, [config.kafka.outputTopic, { topic: config.kafka.dlqTopic, maxMessageBytes: dlqLimit }]);
-    await producer.connect();
     connection = await connectNative(config.temporal);
     const client = new Client({ connection, namespace: config.temporal.namespace });
     await ensureSearchAttributes(client, config.temporal.namespace, logger);
-    const store = createInsightsStore(redis, config);
+    await warnAboutHorizons(admin, client, { topic: config.kafka.inputTopic, groupId: config.kafka.groupId, namespace: config.temporal.namespace }, logger);
     const worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
       ...workflowSource(),
-      activities: {
-        ...createBatchActivities({ producer, store, config, metrics }),
-        ...createInsightsActivities({ producer, store, config, metrics }),
-      },
+      activities: createWorkerActivities(clients, config, metrics),
       maxConcurrentLocalActivityExecutions: config.worker.maxConcurrentBatches,
       maxConcurrentWorkflowTaskExecutions: Math.max(2, config.worker.maxConcurrentBatches),
       // A batch workflow never returns to its worker (it completes in its first task), so most
@@ -73,11 +64,9 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
       maxCachedWorkflows: Math.max(4, config.worker.maxConcurrentBatches * 2),
       shutdownGraceTime: '20 seconds',
     });
-    const done = worker.run().finally(() => closeClients(producer, redis, connection!, logger));
+    const done = worker.run().finally(close);
     const conn = connection;
-    void ensureInsightsWorkflow(client, config, logger).catch((err: unknown) =>
-      logger.error({ err }, 'Could not start the insights workflow'),
-    );
+    void ensureInsightsWorkflow(client, config, logger).catch((err: unknown) => logger.error({ err }, 'Could not start the insights workflow'));
     return {
       done,
       shutdown: async () => {
@@ -86,17 +75,33 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
       },
       readiness: async () => ({
         temporal: worker.getState() === 'RUNNING' && (await conn.healthService.check({}).then(() => true, () => false)),
-        kafka: producerConnected,
+        kafka: kafkaUp(),
         redis: redis.status === 'ready',
       }),
     };
   } catch (err) {
-    await closeClients(producer, redis, connection, logger);
+    await close();
     throw err;
   }
 }
 
-async function closeClients(producer: Producer, redis: Redis, connection: NativeConnection | undefined, logger: Logger): Promise<void> {
-  await Promise.allSettled([producer.disconnect(), redis.quit().catch(() => redis.disconnect()), connection?.close()]);
-  logger.info('Worker clients closed');
+/** Whether a kafkajs client is connected, as its events say. */
+function trackConnection(admin: Admin): () => boolean {
+  let connected = false;
+  admin.on(admin.events.CONNECT, () => (connected = true));
+  admin.on(admin.events.DISCONNECT, () => (connected = false));
+  return () => connected;
+}
+
+/** One line when Redis stops answering and one when it is back, not one per reconnection attempt. */
+function reportRedisOutages(redis: Redis, address: string, logger: Logger): void {
+  let down = false;
+  redis.on('error', (err: Error) => {
+    if (!down) logger.warn({ err }, `Redis does not answer at ${address}; retrying`);
+    down = true;
+  });
+  redis.on('ready', () => {
+    if (down) logger.info(`Redis answers again at ${address}`);
+    down = false;
+  });
 }

@@ -1,3 +1,3 @@
 /** Every workflow the worker registers. Deterministic code only: no I/O, no Node built-ins. */
-export { processBatch } from './batch';
-export { insightsWorkflow, latestSummaryQuery, settingsQuery, configureSignal } from './insights';
+export { processBatch, processRanges } from './batch';
+export { summariesWorkflow, latestSummaryQuery, settingsQuery, configureSignal } from './insights';

@@ -57,8 +57,8 @@ export class PipelineHarness {
     await Promise.all([this.worker.start(), this.bridge.start()]);
   }
 
-  /** Another worker or bridge process on the same topics, group and task queue. */
-  spawn(kind: 'worker' | 'bridge', name: string): ChildService {
+  /** Another worker, bridge or dashboard process on the same topics, group and task queue. */
+  spawn(kind: 'worker' | 'bridge' | 'dashboard', name: string): ChildService {
     const service = new ChildService(kind, this.t.env, `${this.t.id}-${name}`);
     this.extra.push(service);
     return service;

@@ -41,8 +41,8 @@ export class ChildService {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** Starts the process and waits for its "running" log line. */
-  async start(timeoutMs = 60_000): Promise<void> {
+  /** Starts the process and waits for its "running" log line (or the line given). */
+  async start(timeoutMs = 60_000, readyLine: string = READY_LINE[this.kind]): Promise<void> {
     this.starts++;
     const log = createWriteStream(this.logFile, { flags: 'a' });
     log.write(`--- start #${this.starts} ---\n`);
@@ -55,7 +55,7 @@ export class ChildService {
     child.stderr!.pipe(log, { end: false });
     this.child = child;
     this.exit = new Promise((resolveExit) => child.on('exit', (code) => resolveExit(code)));
-    const ready = READY_LINE[this.kind];
+    const ready = readyLine;
     if (!ready) return;
     const startIndex = this.logText().lastIndexOf(`--- start #${this.starts} ---`);
     const exitedEarly = this.exit.then((code) => {
@@ -82,6 +82,16 @@ export class ChildService {
 
   async waitForExit(): Promise<number | null> {
     return this.exit ?? null;
+  }
+
+  /** Waits until the log of the current start holds `text`. */
+  async waitForLog(text: string | RegExp, timeoutMs = 60_000): Promise<void> {
+    const startIndex = this.logText().lastIndexOf(`--- start #${this.starts} ---`);
+    const found = () => {
+      const since = this.logText().slice(startIndex);
+      return typeof text === 'string' ? since.includes(text) : text.test(since);
+    };
+    await waitFor(found, { timeoutMs, message: () => `${this.name} to log ${String(text)}\n${this.tail()}` });
   }
 
   logText(): string {

@@ -1,12 +1,13 @@
 /**
- * Crashes mid-stream: SIGKILL the worker, SIGKILL the bridge, and a bridge that re-reads batches
- * whose boundaries then fall differently. After each, every input offset is accounted for and
+ * Crashes mid-stream: SIGKILL the worker, SIGKILL the bridge, and the intents a bridge that died
+ * in the middle of hand-offs leaves behind. After each, every input offset is accounted for and
  * Redis counts every valid login exactly once.
  */
 import assert from 'node:assert/strict';
 import type { Message } from 'kafkajs';
-import { handOff, buildBatch } from '../../src/bridge/handoff';
+import { startBatch, startOrFind } from '../../src/bridge/handoff';
 import { connectClient } from '../../src/clients/temporal';
+import { formatCommitMetadata } from '../../src/domain/commit-metadata';
 import { createGenerator } from '../../src/generator/records';
 import { formatAccounting } from '../helpers/accounting';
 import { PipelineHarness } from '../helpers/pipeline';
@@ -57,41 +58,72 @@ describe('crashes mid-stream', function () {
 
   it('loses nothing and duplicates nothing when the bridge is SIGKILLed', () => killMidStream('bridge'));
 
-  it('adopts batches an earlier run started, whatever their boundaries now', async () => {
-    const harness = new PipelineHarness('reread', { BATCH_MAX_RECORDS: '25' }, 2);
+  it('resolves the intents an earlier bridge left: adopts the batch it started, voids the one it did not, and hands nothing off twice', async () => {
+    const harness = new PipelineHarness('intents', { BATCH_MAX_RECORDS: '25' }, 2);
     try {
       await harness.setup();
       const next = createGenerator();
-      const byPartition = [0, 1].map((partition) =>
-        Array.from({ length: 120 }, (_, offset) => ({ ...next(), partition, offset: String(offset) })),
-      );
-      await harness.produce(byPartition.flat().map(({ key, value, partition }): Message => ({ key, value, partition })));
-      // An "earlier run" that started batches and crashed before committing: partition 0 got a
-      // batch longer than the bridge now cuts (0-69), partition 1 a shorter one (0-9), then 10-59.
-      const { groupId, inputTopic } = harness.config.kafka;
+      await harness.produce([0, 1].flatMap((partition) => Array.from({ length: 120 }, (): Message => ({ ...next(), partition }))));
+      // An earlier bridge that crashed in the middle of two hand-offs: on partition 0 after it
+      // started its batch (offsets 0-69) and before it committed the end; on partition 1 after it
+      // committed the intent and before it started the batch.
+      const { groupId, inputTopic: topic } = harness.config.kafka;
+      const earlier = (partition: number) => ({ id: `batch/${groupId}/${topic}/earlier.${partition}.1`, token: `token-${partition}` });
       const client = await connectClient(harness.config.temporal);
-      const target = { client, groupId, taskQueue: harness.config.temporal.taskQueue };
-      const records = (partition: number, from: number, to: number) =>
-        byPartition[partition]!.slice(from, to + 1).map((r) => ({ offset: r.offset, key: Buffer.from(r.key), value: Buffer.from(r.value) }));
       try {
-        await handOff(target, buildBatch(groupId, inputTopic, 0, records(0, 0, 69)));
-        await handOff(target, buildBatch(groupId, inputTopic, 1, records(1, 0, 9)));
-        await handOff(target, buildBatch(groupId, inputTopic, 1, records(1, 10, 59)));
+        await commitWithMetadata(harness, [0, 1].map((partition) => ({ partition, metadata: formatCommitMetadata({ token: earlier(partition).token, intent: earlier(partition).id }) })));
+        await startBatch(
+          { client, taskQueue: harness.config.temporal.taskQueue },
+          {
+            batchId: earlier(0).id.replace(/^batch\//, ''),
+            groupId,
+            topic,
+            ranges: [{ partition: 0, from: '0', to: '70', incarnation: earlier(0).token }],
+            lane: { id: `${groupId}/${topic}/earlier/lane-0`, seq: 1 },
+            cutAtMs: Date.now(),
+          },
+        );
+        await harness.startAll();
+        const accounting = await harness.waitForAllAccounted();
+        assert.equal(accounting.inputs, 240);
+        assert.deepEqual(accounting.lost, []);
+        assert.equal(accounting.duplicates, 0, formatAccounting(accounting));
+        await harness.waitForRedisExact();
+        const log = harness.bridge.logText();
+        assert.match(log, new RegExp(`"workflowId":"${earlier(0).id}","adopted":true`), 'the started batch is adopted');
+        assert.match(log, new RegExp(`"workflowId":"${earlier(1).id}","adopted":false`), 'the batch never started is voided');
+        const voided = await client.workflow.getHandle(earlier(1).id).describe();
+        assert.equal(voided.memo?.void, true, 'its id now holds a void batch, so the earlier bridge can never start it');
+        // That earlier bridge coming back to start it finds the void batch, and starts nothing.
+        const late = await startOrFind(
+          { client, taskQueue: harness.config.temporal.taskQueue },
+          { batchId: earlier(1).id.replace(/^batch\//, ''), groupId, topic, ranges: [{ partition: 1, from: '0', to: '50', incarnation: earlier(1).token }], lane: { id: 'l', seq: 1 }, cutAtMs: Date.now() },
+        );
+        assert.equal(late.outcome, 'voided');
       } finally {
         await client.connection.close();
       }
-      await harness.startAll();
-      const accounting = await harness.waitForAllAccounted();
-      assert.equal(accounting.inputs, 240);
-      assert.deepEqual(accounting.lost, []);
-      assert.equal(accounting.duplicates, 0, formatAccounting(accounting));
-      await harness.waitForRedisExact();
-      const adoptions = harness.bridge.logText().split('\n').filter((l) => l.includes('Batch already started by an earlier run'));
-      assert.equal(adoptions.length, 3, `three adoptions, found:\n${adoptions.join('\n')}`);
-      assert.ok(adoptions.some((l) => l.includes('"coveredThrough":"69"')));
-      assert.ok(adoptions.some((l) => l.includes('"coveredThrough":"59"')));
     } finally {
       await harness.close();
     }
   });
 });
+
+/** Commits offset 0 with the given metadata, as the group's member would (the group must be empty). */
+async function commitWithMetadata(harness: PipelineHarness, entries: { partition: number; metadata: string }[]): Promise<void> {
+  const consumer = harness.kafka.consumer({ groupId: harness.config.kafka.groupId });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic: harness.config.kafka.inputTopic, fromBeginning: true });
+    let joined = false;
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      consumer.pause([{ topic: harness.config.kafka.inputTopic }]);
+      joined = true;
+    });
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async () => undefined });
+    await waitFor(() => joined, { timeoutMs: 30_000, message: 'the committing consumer to join' });
+    await consumer.commitOffsets(entries.map((e) => ({ topic: harness.config.kafka.inputTopic, partition: e.partition, offset: '0', metadata: e.metadata })));
+  } finally {
+    await consumer.disconnect();
+  }
+}

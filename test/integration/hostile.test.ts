@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { ConfigResourceTypes, type Kafka } from 'kafkajs';
-import { HARD_PAYLOAD_LIMIT } from '../../src/bridge/chunker';
 import { DEAD_LETTER_HEADROOM_BYTES, KAFKA_DEFAULT_MAX_MESSAGE_BYTES, topicMaxMessageBytes } from '../../src/clients/topics';
 import { hostileCorpus } from '../fixtures/hostile';
 import { formatAccounting } from '../helpers/accounting';
@@ -57,9 +56,12 @@ describe('hostile input through the pipeline', function () {
   });
 
   const valid = (user: string) => JSON.stringify({ user_id: user, app_version: '2.3.0', timestamp: Math.floor(Date.now() / 1000) });
-  const huge = Buffer.from(JSON.stringify({ user_id: 'huge', app_version: '2.3.0', timestamp: 1_700_000_000, pad: 'x'.repeat(HARD_PAYLOAD_LIMIT) }));
+  /** Over Temporal's 2 MB payload limit: records never travel through Temporal, so this is a record like any other. */
+  const TEMPORAL_PAYLOAD_LIMIT = 2 * 1024 * 1024;
+  const huge = Buffer.from(JSON.stringify({ user_id: 'huge', app_version: '2.3.0', timestamp: Math.floor(Date.now() / 1000), pad: 'x'.repeat(TEMPORAL_PAYLOAD_LIMIT + 1000) }));
+  const hugeInvalid = Buffer.alloc(TEMPORAL_PAYLOAD_LIMIT + 1000, 'x');
 
-  it('dead-letters, from the bridge, a record too large for a Temporal payload, and carries on', async () => {
+  it('handles records larger than a Temporal payload like any other: the valid one is a login, the invalid one a dead letter', async () => {
     const harness = new PipelineHarness('oversized');
     try {
       await harness.setup({ maxMessageBytes: 4 * 1024 * 1024 });
@@ -67,17 +69,18 @@ describe('hostile input through the pipeline', function () {
       assert.doesNotMatch(harness.bridge.logText(), /dead-letter topic/, 'no warning when the DLQ takes what the input takes');
       await harness.produce([{ key: 'before', value: valid('before') }]);
       await harness.produce([{ key: 'huge', value: huge }]);
+      await harness.produce([{ key: 'huge-invalid', value: hugeInvalid }]);
       await harness.produce([{ key: 'after', value: valid('after') }]);
       const accounting = await harness.waitForAllAccounted();
-      assert.equal(accounting.inputs, 3);
+      assert.equal(accounting.inputs, 4);
       assert.deepEqual(accounting.lost, [], formatAccounting(accounting));
-      assert.deepEqual(harness.logins().map((m) => JSON.parse(m.value!.toString()).user_id).sort(), ['after', 'before']);
+      assert.equal(accounting.duplicates, 0, formatAccounting(accounting));
+      assert.deepEqual(harness.logins().map((m) => JSON.parse(m.value!.toString()).user_id).sort(), ['after', 'before', 'huge']);
       const [letter] = harness.deadLetters();
-      assert.equal(letter!.headers['dlq.source.offset'], '1');
-      assert.equal(letter!.headers['dlq.reason'], 'processing_error');
-      assert.match(letter!.headers['dlq.error']!, /too large to hand to Temporal/);
-      assert.equal(letter!.headers['dlq.batch_id'], `${harness.config.kafka.groupId}/${harness.config.kafka.inputTopic}/0/1`);
-      assert.ok(letter!.value!.equals(huge), 'the dead letter carries the record unchanged');
+      assert.equal(letter!.headers['dlq.source.offset'], '2');
+      assert.equal(letter!.headers['dlq.reason'], 'invalid_json');
+      assert.ok(letter!.value!.equals(hugeInvalid), 'the dead letter carries the record unchanged');
+      await harness.waitForRedisExact();
     } finally {
       await harness.close();
     }
@@ -109,29 +112,29 @@ describe('hostile input through the pipeline', function () {
   it('warns at start when the DLQ takes smaller records than the input, names the fix when one is refused, and goes on once it is applied', async () => {
     const harness = new PipelineHarness('dlq-too-small');
     const { inputTopic, dlqTopic } = harness.config.kafka;
-    const refusal = (offset: number) => new RegExp(`${dlqTopic} refused a record as too large \\(about \\d+ bytes, from input offset ${offset}\\); raise its max.message.bytes`);
+    const refusal = new RegExp(`${dlqTopic} refused a record as too large \\(about \\d+ bytes, from input offset [12]\\); raise its max.message.bytes`);
     try {
       await harness.setup({ maxMessageBytes: 4 * 1024 * 1024, dlqMaxMessageBytes: 1024 * 1024 });
       await harness.startAll();
       assert.match(harness.bridge.logText(), new RegExp(`dead-letter topic ${dlqTopic} takes messages up to 1048576 bytes, but a dead letter of ${inputTopic}'s largest record needs ${4 * 1024 * 1024 + DEAD_LETTER_HEADROOM_BYTES}`));
-      const tooLargeForDlq = Buffer.alloc(1_500_000, 'x'); // bad, small enough for Temporal: the worker dead-letters it
+      const tooLargeForDlq = Buffer.alloc(1_500_000, 'x');
       await harness.produce([{ key: 'before', value: valid('before') }]);
-      await harness.produce([{ key: 'for-worker', value: tooLargeForDlq }]);
-      await harness.produce([{ key: 'for-bridge', value: huge }]);
+      await harness.produce([{ key: 'too-large', value: tooLargeForDlq }]);
+      await harness.produce([{ key: 'larger-than-temporal', value: hugeInvalid }]);
       await harness.produce([{ key: 'after', value: valid('after') }]);
-      await waitFor(
-        () =>
-          refusal(1).test(harness.worker.logText()) && refusal(2).test(harness.bridge.logText()),
-        { timeoutMs: 30_000, message: () => `the worker and the bridge to name the DLQ's size limit\nworker: ${harness.worker.tail(3)}\nbridge: ${harness.bridge.tail(3)}` },
-      );
-      assert.equal(harness.deadLetters().length, 0, 'nothing dead-lettered while the DLQ refuses');
-      assert.ok(!harness.logins().some((m) => m.key?.toString() === 'after'), 'the partition waits behind the refused record');
+      await waitFor(() => refusal.test(harness.worker.logText()), {
+        timeoutMs: 30_000,
+        message: () => `the worker to name the DLQ's size limit\nworker: ${harness.worker.tail(3)}`,
+      });
+      assert.equal(harness.deadLetters().length, 0, 'nothing dead-lettered while the DLQ refuses: its batch is retried, whole');
 
       await setMaxMessageBytes(harness.kafka, dlqTopic, 4 * 1024 * 1024 + DEAD_LETTER_HEADROOM_BYTES);
       const accounting = await harness.waitForAllAccounted(90_000);
       assert.deepEqual(accounting.lost, [], formatAccounting(accounting));
-      assert.deepEqual(harness.deadLetters().map((m) => m.key?.toString()).sort(), ['for-bridge', 'for-worker']);
+      assert.equal(accounting.duplicates, 0, formatAccounting(accounting));
+      assert.deepEqual(harness.deadLetters().map((m) => m.key?.toString()).sort(), ['larger-than-temporal', 'too-large']);
       assert.deepEqual(harness.logins().map((m) => m.key?.toString()).sort(), ['after', 'before']);
+      await harness.waitForRedisExact();
     } finally {
       await harness.close();
     }

@@ -7,19 +7,15 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
-import { Partitioners, type Message } from 'kafkajs';
+import type { Message } from 'kafkajs';
 import { Worker } from '@temporalio/worker';
-import { createBatchActivities } from '../../src/activities/batch';
-import { createInsightsActivities } from '../../src/activities/insights';
-import { createKafka } from '../../src/clients/kafka';
-import { createRedis } from '../../src/clients/redis';
 import { connectClient, connectNative } from '../../src/clients/temporal';
 import type { Summary } from '../../src/domain/types';
-import { createInsightsStore } from '../../src/insights/store';
 import { stackLayout } from '../../src/stack/layout';
 import { temporalCli } from '../../src/stack/temporal';
-import { insightsWorkflow, latestSummaryQuery } from '../../src/workflows/insights';
+import { latestSummaryQuery, summariesWorkflow } from '../../src/workflows/insights';
 import { formatAccounting } from '../helpers/accounting';
+import { workerActivities } from '../helpers/activities';
 import { DedicatedService } from '../helpers/dedicated';
 import { PipelineHarness } from '../helpers/pipeline';
 import { quietTemporalRuntime } from '../helpers/runtime';
@@ -104,21 +100,16 @@ describe('rolling insights', function () {
   it('counts once and publishes once when every batch activity is retried after it succeeded', async () => {
     const harness = new PipelineHarness('insights-retry', { BATCH_MAX_RECORDS: '50' });
     const config = harness.config;
-    const kafka = createKafka(config.kafka);
-    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-    const redis = createRedis(config.redis);
+    const { activities, clients } = workerActivities(config);
     const connection = await connectNative(config.temporal);
     try {
       await harness.setup();
-      await producer.connect();
-      const store = createInsightsStore(redis, config);
-      const real = createBatchActivities({ producer, store, config });
       const attempts = new Map<string, number>();
       // The activity does all its work, then fails once: Temporal retries it in full.
-      const handleBatch: typeof real.handleBatch = async (meta, records, processedAtMs) => {
-        const result = await real.handleBatch(meta, records, processedAtMs);
-        const n = (attempts.get(meta.batchId) ?? 0) + 1;
-        attempts.set(meta.batchId, n);
+      const processRanges: typeof activities.processRanges = async (spec, processedAtMs) => {
+        const result = await activities.processRanges(spec, processedAtMs);
+        const n = (attempts.get(spec.batchId) ?? 0) + 1;
+        attempts.set(spec.batchId, n);
         if (n === 1) throw new Error('injected failure after a successful attempt');
         return result;
       };
@@ -126,7 +117,7 @@ describe('rolling insights', function () {
         connection,
         taskQueue: config.temporal.taskQueue,
         workflowsPath: require.resolve('../../src/workflows'),
-        activities: { handleBatch, ...createInsightsActivities({ producer, store, config }) },
+        activities: { ...activities, processRanges },
       });
       await harness.bridge.start();
       const { messages } = knownInput();
@@ -139,8 +130,7 @@ describe('rolling insights', function () {
       assert.ok(attempts.size >= 12, `at least 12 batches (${attempts.size})`);
       assert.ok([...attempts.values()].every((n) => n >= 2), 'every batch ran twice');
     } finally {
-      await producer.disconnect();
-      redis.disconnect();
+      await clients.close();
       await connection.close();
       await harness.close();
     }
@@ -234,23 +224,19 @@ describe('rolling insights', function () {
   it('continues as new and still answers latestSummary', async () => {
     const harness = new PipelineHarness('insights-can');
     const config = harness.config;
-    const kafka = createKafka(config.kafka);
-    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-    const redis = createRedis(config.redis);
+    const { activities, clients } = workerActivities(config);
     const connection = await connectNative(config.temporal);
     const client = await connectClient(config.temporal);
     try {
       await harness.setup();
-      await producer.connect();
-      const store = createInsightsStore(redis, config);
       const worker = await Worker.create({
         connection,
         taskQueue: config.temporal.taskQueue,
         workflowsPath: require.resolve('../../src/workflows'),
-        activities: createInsightsActivities({ producer, store, config }),
+        activities,
       });
       await worker.runUntil(async () => {
-        const handle = await client.workflow.start(insightsWorkflow, {
+        const handle = await client.workflow.start(summariesWorkflow, {
           workflowId: config.temporal.insightsWorkflowId,
           taskQueue: config.temporal.taskQueue,
           args: [{ settings: { intervalSeconds: 1, windowSeconds: 300, summariesPerRun: 2 } }],
@@ -265,8 +251,7 @@ describe('rolling insights', function () {
         await client.workflow.getHandle(handle.workflowId).terminate('test done');
       });
     } finally {
-      await producer.disconnect();
-      redis.disconnect();
+      await clients.close();
       await client.connection.close();
       await connection.close();
       await harness.close();

@@ -81,10 +81,16 @@ describe('operations', function () {
     const harness = new PipelineHarness('ops-unready', { REDIS_URL: 'redis://127.0.0.1:1' });
     try {
       await harness.setup();
-      await harness.worker.start();
+      await harness.worker.start(60_000, 'Serving /metrics');
       const port = httpPort(harness.worker);
       assert.equal((await get(port, '/healthz')).status, 200, 'alive');
-      const ready = await get(port, '/readyz');
+      const ready = await waitFor(
+        async () => {
+          const answer = await get(port, '/readyz');
+          return JSON.parse(answer.body).checks.kafka && JSON.parse(answer.body).checks.temporal ? answer : undefined;
+        },
+        { timeoutMs: 30_000, message: 'the worker to find Kafka and Temporal' },
+      );
       assert.equal(ready.status, 503);
       assert.deepEqual(JSON.parse(ready.body).checks, { temporal: true, kafka: true, redis: false });
     } finally {

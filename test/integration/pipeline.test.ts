@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import type { Message } from 'kafkajs';
 import { connectClient } from '../../src/clients/temporal';
+import { parseRanges } from '../../src/domain/batch';
 import { createGenerator } from '../../src/generator/records';
 import { formatAccounting } from '../helpers/accounting';
 import { PipelineHarness } from '../helpers/pipeline';
@@ -89,7 +90,7 @@ describe('pipeline end to end', function () {
         assert.equal(found.body.type, 'login');
         assert.equal(found.body.login_at, new Date(found.body.timestamp * 1000).toISOString());
         assert.deepEqual(found.body.source, { topic: inputTopic, partition: 0, offset: String(offset) });
-        assert.match(found.body.batch_id, new RegExp(`^${harness.config.kafka.groupId}/${inputTopic}/0/\\d+$`));
+        assert.match(found.body.batch_id, new RegExp(`^${harness.config.kafka.groupId}/${inputTopic}/[0-9a-f]+\\.\\d+\\.\\d+$`));
         assert.match(found.body.processed_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
         assert.equal('extra' in found.body || 'admin' in found.body, false, 'unknown keys are never copied');
         assert.deepEqual(
@@ -104,7 +105,7 @@ describe('pipeline end to end', function () {
         assert.ok(dead.headers['dlq.error'] && dead.headers['dlq.error'].length < 300, 'a readable sentence');
         assert.equal(dead.headers['dlq.source.topic'], inputTopic);
         assert.equal(dead.headers['dlq.source.partition'], '0');
-        assert.match(dead.headers['dlq.batch_id']!, new RegExp(`/${inputTopic}/0/\\d+$`));
+        assert.match(dead.headers['dlq.batch_id']!, new RegExp(`/${inputTopic}/[0-9a-f]+\\.\\d+\\.\\d+$`));
         assert.ok(!Number.isNaN(Date.parse(dead.headers['dlq.failed_at']!)));
         const original = c.value === null ? null : Buffer.isBuffer(c.value) ? c.value : Buffer.from(c.value);
         if (original === null || original.length === 0) assert.ok(dead.value === null || dead.value.length === 0, 'null/empty value stays so');
@@ -141,13 +142,20 @@ describe('pipeline end to end', function () {
         },
         { timeoutMs: 30_000, message: 'the visibility store to list every batch with its counts' },
       );
-      const records = listed.reduce((sum, wf) => sum + Number(wf.memo?.records ?? 0), 0);
-      assert.equal(records, accounting.inputs, 'the memos cover every input record');
+      const offsets = listed.reduce((sum, wf) => sum + Number(wf.memo?.offsets ?? 0), 0);
+      assert.equal(offsets, accounting.inputs, 'the memos cover every input offset');
+      const covered = new Set<string>();
       for (const wf of listed) {
         assert.equal(wf.memo?.topic, inputTopic);
-        assert.equal(typeof wf.memo?.firstOffset, 'string');
-        assert.equal(typeof wf.memo?.lastOffset, 'string');
+        for (const range of parseRanges(wf.memo?.ranges) ?? assert.fail(`ranges in the memo: ${String(wf.memo?.ranges)}`)) {
+          for (let o = BigInt(range.from); o < BigInt(range.to); o++) {
+            const key = `${range.partition}:${o}`;
+            assert.ok(!covered.has(key), `offset ${key} in one batch only`);
+            covered.add(key);
+          }
+        }
       }
+      assert.equal(covered.size, accounting.inputs);
     } finally {
       await client.connection.close();
     }

@@ -1,0 +1,58 @@
+/**
+ * When to cut a batch and what it holds. Pure.
+ *
+ * One batch spans every partition the bridge owns that has new records, so the number of
+ * workflows does not grow with partitions: a bridge cuts at most one batch per
+ * BATCH_MAX_WAIT_MS while records trickle in (one per lane that is free, under a backlog), and
+ * each batch takes at most BATCH_MAX_RECORDS offsets, shared fairly among the partitions. Small
+ * batches when the input is slow, large ones when it is behind: one setting for latency, one
+ * for size, and the lanes in flight bound the rest.
+ */
+import type { OffsetRange } from '../domain/batch';
+
+export interface PartitionPosition {
+  partition: number;
+  /** The next offset to hand off. */
+  next: bigint;
+  /** The partition's last stable offset as last read: offsets below it can be handed off. */
+  end: bigint;
+  incarnation: string;
+}
+
+export interface CutSettings {
+  maxRecords: number;
+  maxWaitMs: number;
+}
+
+/** Offsets waiting to be handed off, over every partition. */
+export function pendingOffsets(positions: Iterable<PartitionPosition>): number {
+  let pending = 0;
+  for (const p of positions) if (p.end > p.next) pending += Number(p.end - p.next);
+  return pending;
+}
+
+/** Whether to cut now: a full batch is waiting, or the oldest waiting record has waited long enough. */
+export function shouldCut(pending: number, waitingSinceMs: number | undefined, nowMs: number, settings: CutSettings): boolean {
+  if (pending === 0 || waitingSinceMs === undefined) return false;
+  return pending >= settings.maxRecords || nowMs - waitingSinceMs >= settings.maxWaitMs;
+}
+
+/**
+ * The ranges of the next batch: every partition with pending offsets, each given an equal share
+ * of `maxRecords` (a partition with less leaves its share to the others), in partition order.
+ */
+export function cutRanges(positions: readonly PartitionPosition[], maxRecords: number): OffsetRange[] {
+  const waiting = positions.filter((p) => p.end > p.next).sort((a, b) => Number(a.end - a.next) - Number(b.end - b.next));
+  const take = new Map<number, number>();
+  let budget = maxRecords;
+  waiting.forEach((p, i) => {
+    const share = Math.floor(budget / (waiting.length - i));
+    const n = Math.min(Number(p.end - p.next), Math.max(share, budget > 0 ? 1 : 0));
+    take.set(p.partition, n);
+    budget -= n;
+  });
+  return waiting
+    .filter((p) => (take.get(p.partition) ?? 0) > 0)
+    .sort((a, b) => a.partition - b.partition)
+    .map((p) => ({ partition: p.partition, from: String(p.next), to: String(p.next + BigInt(take.get(p.partition)!)), incarnation: p.incarnation }));
+}

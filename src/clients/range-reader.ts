@@ -1,0 +1,175 @@
+/**
+ * Reads given offset ranges of a topic, as read_committed consumers see them: aborted
+ * transactions and control records left out, compacted gaps skipped. The worker reads each
+ * batch's records with it (the claim-check pattern: records stay in Kafka, batches name offsets).
+ *
+ * Records come out in chunks of at most `chunkBytes` of key and value (a larger record alone),
+ * cut over the ranges in the order given and the records in offset order: the same ranges always
+ * give the same chunks, so that every attempt at a batch publishes the same chunk under the same
+ * mark. Memory stays near one chunk per fetch, whatever the ranges hold.
+ */
+import type { Kafka } from 'kafkajs';
+import { CancelledError, kafkaErrorType, PipelineError } from '../errors';
+import type { OffsetRange } from '../domain/batch';
+import type { BatchRecord } from '../domain/types';
+import { retry } from '../process/retry';
+import { createCluster, type KafkajsCluster, type KafkajsPartitionData, type KafkajsRecord } from './kafka';
+
+/** A record of a range, or the place of one Kafka deleted (retention) before it was read. */
+export interface RangeRecord extends BatchRecord {
+  partition: number;
+  /** Set when the offset was deleted by the topic's retention before the batch read it. */
+  deleted?: boolean;
+}
+
+/** Offsets of a range that the partition does not hold (yet): the batch waits and tries again. */
+export class OffsetsNotReadableError extends PipelineError {
+  override name = 'OffsetsNotReadableError';
+  constructor(topic: string, partition: number, offset: bigint, detail: string) {
+    super(`Offset ${offset} of ${topic} partition ${partition} cannot be read yet: ${detail}.`, { retriable: true });
+  }
+}
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const Batch = require('kafkajs/src/consumer/batch') as new (topic: string, fetchedOffset: string, data: KafkajsPartitionData) => { messages: KafkajsRecord[] };
+
+const READ_COMMITTED = 1;
+/** Per partition, at least this much per fetch, so that many small ranges still move along. */
+const MIN_PARTITION_FETCH_BYTES = 64 * 1024;
+
+interface Cursor {
+  range: OffsetRange;
+  next: bigint;
+  end: bigint;
+  /** Fetched, not yet handed out. */
+  buffered: RangeRecord[];
+}
+
+export class RangeReader {
+  private readonly cluster: KafkajsCluster;
+  private connected: Promise<void> | undefined;
+
+  constructor(kafka: Kafka) {
+    this.cluster = createCluster(kafka);
+  }
+
+  /** The records of `ranges`, in chunks; see the module comment. */
+  async *read(topic: string, ranges: readonly OffsetRange[], options: { chunkBytes: number; signal?: AbortSignal }): AsyncGenerator<RangeRecord[]> {
+    await this.connect();
+    await this.cluster.addTargetTopic(topic);
+    const cursors: Cursor[] = ranges.map((range) => ({ range, next: BigInt(range.from), end: BigInt(range.to), buffered: [] }));
+    let chunk: RangeRecord[] = [];
+    let chunkBytes = 0;
+    for (const cursor of cursors) {
+      while (cursor.next < cursor.end || cursor.buffered.length > 0) {
+        if (cursor.buffered.length === 0) await this.fetchRound(topic, cursors, options);
+        for (const record of cursor.buffered.splice(0)) {
+          const size = (record.key?.length ?? 0) + (record.value?.length ?? 0);
+          if (chunk.length > 0 && chunkBytes + size > options.chunkBytes) {
+            yield chunk;
+            chunk = [];
+            chunkBytes = 0;
+          }
+          chunk.push(record);
+          chunkBytes += size;
+        }
+      }
+    }
+    if (chunk.length > 0) yield chunk;
+  }
+
+  async close(): Promise<void> {
+    if (this.connected) await this.cluster.disconnect().catch(() => undefined);
+    this.connected = undefined;
+  }
+
+  private connect(): Promise<void> {
+    this.connected ??= this.cluster.connect().catch((err: unknown) => {
+      this.connected = undefined;
+      throw err;
+    });
+    return this.connected;
+  }
+
+  /**
+   * One fetch per partition leader for every range that still has offsets to read and nothing
+   * buffered, retried when leadership moves. Fills the cursors' buffers.
+   */
+  private async fetchRound(topic: string, cursors: Cursor[], options: { chunkBytes: number; signal?: AbortSignal }): Promise<void> {
+    const wanted = cursors.filter((c) => c.buffered.length === 0 && c.next < c.end);
+    await retry(
+      async () => {
+        if (options.signal?.aborted) throw new CancelledError('Reading the batch', options.signal.reason);
+        try {
+          await this.fetchFromLeaders(topic, wanted, options.chunkBytes);
+        } catch (err) {
+          if (kafkaErrorType(err) === 'OFFSET_OUT_OF_RANGE') return this.skipDeleted(topic, wanted, err);
+          await this.cluster.refreshMetadata().catch(() => undefined);
+          throw err;
+        }
+      },
+      { retries: 5, initialMs: 200, maxMs: 3_000, signal: options.signal, retriable: (err) => !(err instanceof CancelledError) },
+    );
+  }
+
+  private async fetchFromLeaders(topic: string, cursors: Cursor[], chunkBytes: number): Promise<void> {
+    const byPartition = new Map(cursors.map((c) => [c.range.partition, c]));
+    const leaders = this.cluster.findLeaderForPartitions(topic, [...byPartition.keys()]);
+    const partitionBytes = Math.max(MIN_PARTITION_FETCH_BYTES, Math.ceil(chunkBytes / Math.max(1, cursors.length)));
+    await Promise.all(
+      Object.entries(leaders).map(async ([nodeId, partitions]) => {
+        const broker = await this.cluster.findBroker({ nodeId });
+        const { responses } = await broker.fetch({
+          isolationLevel: READ_COMMITTED,
+          maxWaitTime: 0,
+          minBytes: 1,
+          maxBytes: chunkBytes,
+          topics: [{ topic, partitions: partitions.map((partition) => ({ partition, fetchOffset: String(byPartition.get(partition)!.next), maxBytes: partitionBytes })) }],
+        });
+        for (const data of responses.flatMap((r) => r.partitions)) {
+          const cursor = byPartition.get(data.partition);
+          if (cursor) take(topic, cursor, data);
+        }
+      }),
+    );
+  }
+
+  /**
+   * The partition no longer holds the cursor's offset. When retention deleted it, each deleted
+   * offset of the range comes out as a `deleted` record (the batch dead-letters it, so that no
+   * offset goes unaccounted) and reading goes on from the partition's first offset.
+   */
+  private async skipDeleted(topic: string, cursors: Cursor[], err: unknown): Promise<void> {
+    const partition = (err as { partition?: number }).partition;
+    const cursor = cursors.find((c) => c.range.partition === partition);
+    if (!cursor) throw err;
+    const [earliest] = await this.cluster.fetchTopicsOffset([{ topic, partitions: [{ partition: cursor.range.partition }], fromBeginning: true }]);
+    const first = BigInt(earliest?.partitions[0]?.offset ?? '-1');
+    if (first <= cursor.next) throw new OffsetsNotReadableError(topic, cursor.range.partition, cursor.next, 'the partition ends before it');
+    const until = first < cursor.end ? first : cursor.end;
+    for (let offset = cursor.next; offset < until; offset++) cursor.buffered.push({ partition: cursor.range.partition, offset: String(offset), key: null, value: null, deleted: true });
+    cursor.next = until;
+  }
+}
+
+/** The fetched records of one partition that fall in the cursor's range, without aborted and control records. */
+function take(topic: string, cursor: Cursor, data: KafkajsPartitionData): void {
+  const fetched = cursor.next;
+  const raw = data.messages.filter((m) => BigInt(m.offset) >= fetched);
+  if (data.messages.length === 0) {
+    const stable = data.lastStableOffset ?? data.highWatermark;
+    throw new OffsetsNotReadableError(topic, cursor.range.partition, fetched, `the broker returned no records there (its committed records end at ${stable})`);
+  }
+  if (raw.length === 0) {
+    // Only records before the offset came back: compaction emptied the rest of their batch, so
+    // no record is at this offset.
+    cursor.next = fetched + 1n;
+    return;
+  }
+  const visible = new Batch(topic, String(fetched), { ...data, messages: raw }).messages;
+  for (const m of visible) {
+    if (BigInt(m.offset) < cursor.end) cursor.buffered.push({ partition: cursor.range.partition, offset: m.offset, key: m.key, value: m.value });
+  }
+  const last = raw.reduce((max, m) => (BigInt(m.offset) > max ? BigInt(m.offset) : max), fetched);
+  cursor.next = last + 1n < cursor.end ? last + 1n : cursor.end;
+}

@@ -1,0 +1,195 @@
+/**
+ * Publishing exactly once per lane, with Kafka transactions (docs/design.md, "Publishing once").
+ *
+ * Each lane has a transactional id. A lane's producer, once initialised, fences every producer of
+ * that id initialised before it: their transactions are aborted and their commits fail. Each
+ * publish commits, in the same transaction as the records, the lane's mark: an offset of the
+ * lane's own consumer group, on partition 0 of an anchor topic, that only grows. So, after its
+ * producer is initialised, an attempt reads the mark and knows for sure whether an earlier
+ * attempt published its chunk: that attempt either committed before (the mark shows it) or can
+ * no longer commit. Readers with isolation read_committed see each chunk once.
+ */
+import type { Admin, Kafka, Message, Producer, Transaction } from 'kafkajs';
+import { groupBy } from '../domain/group-by';
+import type { Logger } from '../log';
+import { FastJavaCompatiblePartitioner } from './partitioner';
+import { explainProduceError, type RefusedRecord } from './topics';
+
+/** A record to publish, with what an error about it needs. */
+export interface Outgoing extends RefusedRecord {
+  message: Message;
+}
+
+export interface LaneTransactionsOptions {
+  /** How long the broker lets a transaction stay open before aborting it (a producer that died). */
+  transactionTimeoutMs: number;
+  /** Bytes of records per produce request, under the broker's message.max.bytes. */
+  maxRequestBytes: number;
+  /** A lane's producer unused this long is closed (its bridge moved on to other lanes). */
+  idleMs: number;
+}
+
+interface Entry {
+  producer: Producer;
+  connected: Promise<void>;
+  leased: boolean;
+  /** Replaced while leased: closed when its lease ends. */
+  discarded: boolean;
+  lastUsed: number;
+  /** The lane's mark as this producer last read or wrote it. */
+  mark?: bigint;
+}
+
+export type PublishOutcome = 'published' | 'already-published';
+
+export class LaneTransactions {
+  private readonly entries = new Map<string, Entry>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly admin: Admin,
+    private readonly logger: Logger,
+    private readonly options: LaneTransactionsOptions,
+  ) {
+    this.sweeper = setInterval(() => void this.closeIdle(), Math.max(1_000, options.idleMs / 2)).unref();
+  }
+
+  /**
+   * The lane's producer, for this caller alone until release(). An attempt of the same lane still
+   * holding it here (one that timed out and was retried) gets fenced: the caller gets a new
+   * producer, whose initialisation aborts the other's transaction.
+   */
+  lease(laneId: string): LaneLease {
+    let entry = this.entries.get(laneId);
+    if (entry?.leased) {
+      entry.discarded = true;
+      entry = undefined;
+    }
+    if (!entry) {
+      entry = this.newEntry(laneId);
+      this.entries.set(laneId, entry);
+    }
+    entry.leased = true;
+    return new LaneLease(this, laneId, entry);
+  }
+
+  /** Publishes `messages` and moves the lane's mark to `target` in one transaction, unless the mark is there already. */
+  async publishOnce(laneId: string, entry: Entry, anchorTopic: string, target: bigint, messages: Outgoing[]): Promise<PublishOutcome> {
+    await entry.connected;
+    const txn = await entry.producer.transaction();
+    try {
+      entry.mark ??= await this.readMark(laneId, anchorTopic);
+      if (entry.mark >= target) {
+        await txn.abort();
+        return 'already-published';
+      }
+      await this.send(txn, messages);
+      await txn.sendOffsets({ consumerGroupId: laneId, topics: [{ topic: anchorTopic, partitions: [{ partition: 0, offset: String(target) }] }] });
+      await txn.commit();
+      entry.mark = target;
+      return 'published';
+    } catch (err) {
+      // Fenced, or the broker is away: this producer's state is unknown; the next attempt starts afresh.
+      if (txn.isActive()) await txn.abort().catch(() => undefined);
+      this.discard(laneId, entry);
+      throw err;
+    }
+  }
+
+  release(laneId: string, entry: Entry): void {
+    entry.leased = false;
+    entry.lastUsed = Date.now();
+    if (entry.discarded) this.discard(laneId, entry);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    const entries = [...this.entries.values()];
+    this.entries.clear();
+    await Promise.allSettled(entries.map((e) => e.producer.disconnect()));
+  }
+
+  /** The lane's mark: -1 before its first publish. */
+  private async readMark(laneId: string, anchorTopic: string): Promise<bigint> {
+    const [topic] = await this.admin.fetchOffsets({ groupId: laneId, topics: [anchorTopic] });
+    const offset = topic?.partitions.find((p) => p.partition === 0)?.offset ?? '-1';
+    return BigInt(offset);
+  }
+
+  private async send(txn: Transaction, messages: Outgoing[]): Promise<void> {
+    for (const request of requestsBySize(messages, this.options.maxRequestBytes)) {
+      const topicMessages = [...groupBy(request, (o) => o.topic)].map(([topic, outgoing]) => ({ topic, messages: outgoing.map((o) => o.message) }));
+      try {
+        await txn.sendBatch({ acks: -1, topicMessages });
+      } catch (err) {
+        throw explainProduceError(err, request.reduce((a, b) => (b.size > a.size ? b : a)));
+      }
+    }
+  }
+
+  private newEntry(laneId: string): Entry {
+    const producer = this.kafka.producer({
+      transactionalId: laneId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: this.options.transactionTimeoutMs,
+      allowAutoTopicCreation: false,
+      createPartitioner: FastJavaCompatiblePartitioner,
+      // A send that cannot get through fails the attempt, which Temporal retries with backoff.
+      retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5_000 },
+    });
+    const connected = producer.connect();
+    connected.catch(() => undefined);
+    return { producer, connected, leased: false, discarded: false, lastUsed: Date.now() };
+  }
+
+  private discard(laneId: string, entry: Entry): void {
+    if (this.entries.get(laneId) === entry) this.entries.delete(laneId);
+    if (entry.leased) {
+      entry.discarded = true;
+      return;
+    }
+    entry.producer.disconnect().catch((err: unknown) => this.logger.debug({ err, laneId }, 'Closing a lane producer failed'));
+  }
+
+  private async closeIdle(): Promise<void> {
+    const now = Date.now();
+    for (const [laneId, entry] of this.entries) {
+      if (!entry.leased && now - entry.lastUsed > this.options.idleMs) this.discard(laneId, entry);
+    }
+  }
+}
+
+/** One caller's hold on a lane's producer. */
+export class LaneLease {
+  constructor(
+    private readonly pool: LaneTransactions,
+    readonly laneId: string,
+    private readonly entry: Entry,
+  ) {}
+
+  publishOnce(anchorTopic: string, target: bigint, messages: Outgoing[]): Promise<PublishOutcome> {
+    return this.pool.publishOnce(this.laneId, this.entry, anchorTopic, target, messages);
+  }
+
+  release(): void {
+    this.pool.release(this.laneId, this.entry);
+  }
+}
+
+/** Produce requests of at most `maxBytes` each (a larger record alone), in order. */
+function* requestsBySize(items: Outgoing[], maxBytes: number): Generator<Outgoing[]> {
+  let request: Outgoing[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    if (request.length > 0 && bytes + item.size > maxBytes) {
+      yield request;
+      request = [];
+      bytes = 0;
+    }
+    request.push(item);
+    bytes += item.size;
+  }
+  if (request.length > 0) yield request;
+}
