@@ -16,3 +16,8 @@ export function createRedis(config: Config['redis'], options: { fast?: boolean; 
     retryStrategy: options.fast ? () => null : (attempt) => Math.min(attempt * 200, 2_000),
   });
 }
+
+/** The URL without its password, for messages. */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//[redacted]@');
+}
