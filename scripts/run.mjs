@@ -19,6 +19,7 @@ const entries = {
   tail: 'lib/src/cli/tail.js',
   bench: 'lib/src/cli/bench.js',
   dashboard: 'lib/src/dashboard/main.js',
+  dlq: 'lib/src/cli/dlq.js',
 };
 
 function fail(sentence) {
