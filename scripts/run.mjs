@@ -20,6 +20,7 @@ const entries = {
   bench: 'lib/src/cli/bench.js',
   dashboard: 'lib/src/dashboard/main.js',
   dlq: 'lib/src/cli/dlq.js',
+  reconcile: 'lib/src/cli/reconcile.js',
 };
 
 function fail(sentence) {
