@@ -19,6 +19,8 @@ const entries = {
   tail: 'lib/src/cli/tail.js',
   bench: 'lib/src/cli/bench.js',
   dashboard: 'lib/src/dashboard/main.js',
+  dlq: 'lib/src/cli/dlq.js',
+  reconcile: 'lib/src/cli/reconcile.js',
 };
 
 function fail(sentence) {

@@ -22,3 +22,17 @@ export function parseOptions<T extends Record<string, 'string' | 'boolean'>>(
   }
   return out as { [K in keyof T]?: T[K] extends 'boolean' ? boolean : string };
 }
+
+/**
+ * A time option: ISO-8601, or epoch seconds (milliseconds from 10^12, as for record timestamps).
+ * Returns epoch milliseconds.
+ */
+export function parseTime(name: string, text: string): number {
+  if (/^\d+$/.test(text)) {
+    const n = Number(text);
+    return n >= 1e12 ? n : n * 1000;
+  }
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms)) throw new UsageError(`--${name} must be ISO-8601 or epoch seconds; got "${text}".`);
+  return ms;
+}

@@ -3,13 +3,13 @@
  * straight from Redis. T is ISO-8601 or epoch seconds; the default window is the last
  * SUMMARY_WINDOW_SECONDS. The window is resolved to whole buckets.
  */
-import { createRedis } from '../clients/redis';
+import { createRedis, redactRedisUrl } from '../clients/redis';
 import { loadConfig } from '../config';
 import type { SummaryBody } from '../domain/types';
 import { createInsightsStore } from '../insights/store';
 import { UsageError } from '../errors';
 import { runMain } from '../process/main';
-import { parseOptions } from './options';
+import { parseOptions, parseTime } from './options';
 
 runMain(async () => {
   const config = loadConfig();
@@ -30,26 +30,11 @@ runMain(async () => {
     process.stdout.write(opts.json ? `${JSON.stringify(summary)}\n` : renderTable(summary));
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    throw new UsageError(`Could not read the aggregates from Redis at ${redactUrl(config.redis.url)}: ${(err as Error).message.replace(/\.$/, '')}.`);
+    throw new UsageError(`Could not read the aggregates from Redis at ${redactRedisUrl(config.redis.url)}: ${(err as Error).message.replace(/\.$/, '')}.`);
   } finally {
     redis.disconnect();
   }
 });
-
-/** ISO-8601, or epoch seconds (milliseconds from 10^12, as for record timestamps). */
-export function parseTime(name: string, text: string): number {
-  if (/^\d+$/.test(text)) {
-    const n = Number(text);
-    return n >= 1e12 ? n : n * 1000;
-  }
-  const ms = Date.parse(text);
-  if (Number.isNaN(ms)) throw new UsageError(`--${name} must be ISO-8601 or epoch seconds; got "${text}".`);
-  return ms;
-}
-
-function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//[redacted]@');
-}
 
 export function renderTable(summary: SummaryBody): string {
   const lines: string[] = [];

@@ -9,6 +9,11 @@ export interface KafkaClientOptions {
   logger?: Logger;
   /** Give up connecting quickly, for health probes. */
   fast?: boolean;
+  /**
+   * How often a failed request or connection is retried (default 8, with backoff up to 10 s):
+   * fewer for a one-shot command, which should say Kafka is down within seconds.
+   */
+  retries?: number;
 }
 
 export function createKafka(config: KafkaConfig, options: KafkaClientOptions = {}): Kafka {
@@ -21,7 +26,7 @@ export function createKafka(config: KafkaConfig, options: KafkaClientOptions = {
     logCreator: options.logger ? routeTo(options.logger) : undefined,
     connectionTimeout: options.fast ? 1_000 : 5_000,
     requestTimeout: options.fast ? 2_000 : 30_000,
-    retry: options.fast ? { retries: 0 } : { initialRetryTime: 300, retries: 8, maxRetryTime: 10_000 },
+    retry: options.fast ? { retries: 0 } : { initialRetryTime: 300, retries: options.retries ?? 8, maxRetryTime: 10_000 },
   };
   return new Kafka(settings);
 }

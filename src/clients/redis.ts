@@ -42,3 +42,8 @@ export function redisAddress(config: Config['redis']): string {
   const url = new URL(config.url);
   return `${url.hostname || '127.0.0.1'}:${url.port || 6379}`;
 }
+
+/** The URL without its password, for messages. */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//[redacted]@');
+}

@@ -1,13 +1,15 @@
 /**
- * What the dashboard shows, read fresh for each poll: the last hour's per-minute series and the
- * current summary window from Redis, the consumer lag of the bridge's group on INPUT_TOPIC from
- * Kafka, and links into the Temporal Web UI. A dependency that is down is reported in the
- * overview (its part null, with an error string); it never fails the whole answer.
+ * What the dashboard shows, read fresh for each poll: the last hour's per-minute series, the
+ * current summary window and the last reconcile's result from Redis, the consumer lag of the
+ * bridge's group on INPUT_TOPIC from Kafka, and links into the Temporal Web UI. A dependency that
+ * is down is reported in the overview (its part null, with an error string); it never fails the
+ * whole answer.
  */
 import type { Redis } from 'ioredis';
 import type { Admin } from 'kafkajs';
 import type { Config, TemporalConfig } from '../config';
 import { countMap } from '../domain/aggregates';
+import type { ReconcileRecord } from '../domain/reconcile';
 import { BATCH_TOPIC, DEAD_LETTER_COUNT, quote } from '../domain/search-attributes';
 import type { SummaryBody } from '../domain/types';
 import type { InsightsStore } from '../insights/store';
@@ -68,6 +70,8 @@ export interface Overview {
   locales: Record<string, number> | null;
   /** Totals over the hour of the series. */
   dead_letters: { by_reason: Record<string, number>; total: number } | null;
+  /** What the last `npm run reconcile` found; null when none was recorded, or Redis could not be read. */
+  last_reconcile: ReconcileRecord | null;
   redis_error: string | null;
   lag: ConsumerLag | null;
   lag_error: string | null;
@@ -168,6 +172,7 @@ export class OverviewSource {
       device_types: insights.value?.deviceTypes ?? null,
       locales: insights.value?.locales ?? null,
       dead_letters: insights.value?.deadLetters ?? null,
+      last_reconcile: insights.value?.lastReconcile ?? null,
       redis_error: insights.error,
       lag: lag.value,
       lag_error: lag.error,
@@ -179,9 +184,10 @@ export class OverviewSource {
     const { redis, store, config } = this.options;
     // Without a connection, fail now rather than queue commands behind a reconnect.
     if (redis.status !== 'ready') throw new Error(`Redis is not connected (${redis.status})`);
-    const [series, summary] = await Promise.all([
+    const [series, summary, lastReconcile] = await Promise.all([
       store.readSeries(now - SERIES_SPAN_MS, now),
       store.readWindowEndingAt(now, config.summary.windowSeconds),
+      store.readLastReconcile(),
     ]);
     const byReason = countMap();
     for (const [reason, counts] of Object.entries(series.deadLettersByReason)) byReason[reason] = sum(counts);
@@ -203,6 +209,7 @@ export class OverviewSource {
       deviceTypes,
       locales,
       deadLetters: { by_reason: byReason, total: sum(Object.values(byReason)) },
+      lastReconcile,
     };
   }
 

@@ -6,7 +6,10 @@
  *
  * Each number carries a stable data-testid: total-logins, unique-users, dead-letters-total,
  * lag-total, app-version-logins-<version>, device-type-<name>, locale-<code>,
- * dead-letters-<reason>, lag-<partition>; the chart lines are series-<version>.
+ * dead-letters-<reason>, lag-<partition>; the chart lines are series-<version>. The last
+ * reconcile: reconcile-status (green, red, never run or unavailable), reconcile-differences,
+ * reconcile-compared, reconcile-window, reconcile-checked-at and its first differences as rows
+ * reconcile-difference-<i>.
  */
 import { createHash } from 'node:crypto';
 
@@ -49,6 +52,11 @@ td.num, th.num { text-align: right; white-space: nowrap; }
 ul.links { margin: 0; padding-left: 1.1rem; }
 ul.links li { margin: 0.3rem 0; }
 a { color: var(--accent); }
+code { font-size: 0.92em; }
+.badge { display: inline-block; padding: 0.05rem 0.6rem; border-radius: 999px; font-weight: 600; background: #eef1f4; color: var(--muted); }
+.badge.green { background: #dcfce7; color: #166534; }
+.badge.red { background: #fee2e2; color: var(--bad); }
+.reconcile-head { display: flex; flex-wrap: wrap; gap: 0.4rem 0.8rem; align-items: baseline; margin-bottom: 0.3rem; }
 `;
 
 const SCRIPT = String.raw`
@@ -211,6 +219,45 @@ const SCRIPT = String.raw`
     });
   }
 
+  function ago(iso) {
+    var seconds = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+    if (seconds < 90) return seconds + " s ago";
+    if (seconds < 5400) return Math.round(seconds / 60) + " min ago";
+    if (seconds < 129600) return Math.round(seconds / 3600) + " h ago";
+    return Math.round(seconds / 86400) + " days ago";
+  }
+
+  function renderReconcile(data) {
+    var r = data.last_reconcile;
+    var status = $("reconcile-status");
+    var tbody = $("reconcile-rows");
+    tbody.replaceChildren();
+    setNumber("reconcile-differences", r ? r.differences : null);
+    setNumber("reconcile-compared", r ? r.compared : null);
+    if (!r) {
+      status.className = "badge";
+      status.textContent = data.redis_error ? "unavailable" : "never run";
+      $("reconcile-window").textContent = "";
+      $("reconcile-checked-at").textContent = "";
+      tbody.appendChild(emptyRow(4, data.redis_error ? "unavailable" : "no reconcile recorded"));
+      return;
+    }
+    status.className = "badge " + (r.green ? "green" : "red");
+    status.textContent = r.green ? "green" : "red";
+    $("reconcile-window").textContent = "window " + r.window.start + " \u2192 " + r.window.end + " (event time, " + (r.app_version === null ? "all app versions" : "app version " + r.app_version) + ")";
+    $("reconcile-checked-at").textContent = "checked " + r.checked_at + " (" + ago(r.checked_at) + "), " + fmt(r.logins) + " logins on the topic";
+    r.top_differences.forEach(function (d, i) {
+      var tr = el("tr", { "data-testid": "reconcile-difference-" + i });
+      tr.appendChild(el("td", {}, d.app_version === null ? "(all)" : d.app_version));
+      tr.appendChild(el("td", {}, d.field));
+      tr.appendChild(el("td", { "class": "num" }, fmt(d.topic)));
+      tr.appendChild(el("td", { "class": "num" }, fmt(d.redis)));
+      tbody.appendChild(tr);
+    });
+    if (r.differences > r.top_differences.length) tbody.appendChild(emptyRow(4, "and " + fmt(r.differences - r.top_differences.length) + " more (npm run reconcile -- \u2026 --json lists them)"));
+    if (r.differences === 0) tbody.appendChild(emptyRow(4, "no differences"));
+  }
+
   function setLink(id, href) {
     var a = $(id);
     if (a.getAttribute("href") !== href) a.setAttribute("href", href);
@@ -230,6 +277,7 @@ const SCRIPT = String.raw`
     fillCounts("dead-letter-rows", data.dead_letters ? entries(data.dead_letters.by_reason) : null, "dead-letters-", "no dead letters in the hour");
     renderVersions(summary);
     renderLag(data);
+    renderReconcile(data);
     drawChart(data);
     setLink("link-workflows", data.temporal.workflows);
     setLink("link-dead-letter-batches", data.temporal.dead_letter_batches);
@@ -308,6 +356,17 @@ const BODY = String.raw`
   <section>
     <h2>Dead letters by reason (last hour)</h2>
     <table><thead><tr><th>reason</th><th class="num">records</th><th class="num">share</th></tr></thead><tbody id="dead-letter-rows"></tbody></table>
+  </section>
+  <section class="double">
+    <h2>Last reconcile</h2>
+    <div class="reconcile-head">
+      <span id="reconcile-status" class="badge" data-testid="reconcile-status">—</span>
+      <span><span id="reconcile-differences" data-testid="reconcile-differences">—</span> differences in <span id="reconcile-compared" data-testid="reconcile-compared">—</span> values compared</span>
+    </div>
+    <div class="meta" id="reconcile-window" data-testid="reconcile-window"></div>
+    <div class="meta" id="reconcile-checked-at" data-testid="reconcile-checked-at"></div>
+    <table><thead><tr><th>version</th><th>field</th><th class="num">topic</th><th class="num">Redis</th></tr></thead><tbody id="reconcile-rows"></tbody></table>
+    <div class="meta">Check a window: <code>npm run reconcile -- --since T --until T</code></div>
   </section>
   <section class="double">
     <h2>Consumer lag</h2>

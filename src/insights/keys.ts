@@ -8,6 +8,12 @@
  *   P{all}:<bucket>:…                    the same across versions; its stats also hold, in the
  *                                        bucket of processing time, `late` and `dlq:<reason>`
  *   P{all}:versions                      sorted set: app version → newest bucket seen
+ *   P{all}:reconcile:last                hash: the last `npm run reconcile`'s result, for the
+ *                                        dashboard: checked_at, window_start, window_end (ISO),
+ *                                        window_seconds, app_version ("" for all), result
+ *                                        ("green" or "red"), compared, differences, logins, and
+ *                                        top_differences (JSON: the first few differences). No
+ *                                        expiry: the next reconcile replaces it.
  *
  * `<bucket>` is the bucket's start in epoch seconds. The `{…}` hash tag puts every key that one
  * script touches in one Redis Cluster slot: one tag per app version, one for the totals.
@@ -39,6 +45,11 @@ export class InsightsKeys {
   /** App version → the newest bucket it has counts in, for listing the versions of a window. */
   get versions(): string {
     return `${this.totalsTag}:versions`;
+  }
+
+  /** The last reconcile's result (src/domain/reconcile.ts ReconcileRecord). */
+  get lastReconcile(): string {
+    return `${this.totalsTag}:reconcile:last`;
   }
 
   bucket(tag: string, bucket: number): BucketKeys {

@@ -8,6 +8,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import type { Config } from '../config';
 import { bucketOf, countMap, type AggregateSettings, type BatchAggregates, type BucketDelta } from '../domain/aggregates';
 import { groupBy } from '../domain/group-by';
+import type { Comparison, ReconcileRecord } from '../domain/reconcile';
 import type { SummaryBody, SummaryVersionStats } from '../domain/types';
 import { InsightsKeys } from './keys';
 import { queueApplyBatch, withScripts } from './scripts';
@@ -163,6 +164,61 @@ export class InsightsStore {
   async wasApplied(batchId: string, aggregates: BatchAggregates, nowMs: number): Promise<boolean> {
     const bucket = aggregates.deltas[0]?.bucket ?? bucketOf(Math.floor(nowMs / 1000), this.settings.bucketSeconds);
     return (await this.redis.sismember(this.keys.bucket(this.keys.totalsTag, bucket).batches, batchId)) === 1;
+  }
+
+  /**
+   * Logins in [since, until) (whole buckets) by the totals' own counter: the `logins` field of
+   * the {all} buckets, which the totals script keeps apart from the versions' counters (the
+   * summary's totals.logins is the sum of the versions').
+   */
+  async readTotalsLogins(sinceMs: number, untilMs: number): Promise<number> {
+    const buckets = this.keys.bucketsBetween(sinceMs, untilMs);
+    if (buckets.length === 0) return 0;
+    const pipeline = this.redis.pipeline();
+    for (const b of buckets) pipeline.hget(this.keys.bucket(this.keys.totalsTag, b).stats, 'logins');
+    const values = await execPipeline(pipeline);
+    return values.reduce((sum: number, raw) => sum + Number(raw ?? 0), 0);
+  }
+
+  /** Keeps a reconcile's result as the last one (layout in keys.ts), replacing the one before. */
+  async recordReconcile(record: ReconcileRecord): Promise<void> {
+    const key = this.keys.lastReconcile;
+    const fields = {
+      checked_at: record.checked_at,
+      window_start: record.window.start,
+      window_end: record.window.end,
+      window_seconds: String(record.window.seconds),
+      app_version: record.app_version ?? '',
+      result: record.green ? 'green' : 'red',
+      compared: String(record.compared),
+      differences: String(record.differences),
+      logins: String(record.logins),
+      top_differences: JSON.stringify(record.top_differences),
+    };
+    await execPipeline(this.redis.multi().del(key).hset(key, fields));
+  }
+
+  /** The last reconcile's result; null when there has been none (or it cannot be read back). */
+  async readLastReconcile(): Promise<ReconcileRecord | null> {
+    const hash = await this.redis.hgetall(this.keys.lastReconcile);
+    if (!hash.checked_at || !hash.window_start || !hash.window_end || (hash.result !== 'green' && hash.result !== 'red')) return null;
+    let top: Comparison[] = [];
+    try {
+      const parsed: unknown = JSON.parse(hash.top_differences ?? '[]');
+      if (Array.isArray(parsed)) top = parsed as Comparison[];
+    } catch {
+      // A hand-edited field: the counts still say green or red.
+    }
+    return {
+      checked_at: hash.checked_at,
+      window: { start: hash.window_start, end: hash.window_end, seconds: Number(hash.window_seconds ?? 0) },
+      app_version: hash.app_version ? hash.app_version : null,
+      green: hash.result === 'green',
+      compared: Number(hash.compared ?? 0),
+      differences: Number(hash.differences ?? 0),
+      logins: Number(hash.logins ?? 0),
+      top_differences: top,
+    };
   }
 
   private versionsSince(bucket: number): Promise<string[]> {

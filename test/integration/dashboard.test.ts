@@ -2,7 +2,8 @@
  * The dashboard on the real stack: Redis seeded through InsightsStore.applyBatch with a known set
  * of logins and dead letters, a consumer group with a known lag on the input topic, the
  * dashboard as a child process on a free port, and the page in a real Chromium: every number it
- * shows equals what Redis and Kafka say, and it follows a new batch without a reload. Then the
+ * shows equals what Redis and Kafka say, and it follows a new batch and a recorded reconcile
+ * without a reload. Then the
  * dashboard with Kafka or Redis unreachable (it reports, it does not crash) and a graceful stop.
  */
 import assert from 'node:assert/strict';
@@ -14,6 +15,7 @@ import type { Browser, Page } from 'playwright-core';
 import { createRedis } from '../../src/clients/redis';
 import type { Config } from '../../src/config';
 import { aggregateLogins } from '../../src/domain/aggregates';
+import { MAX_RECORDED_DIFFERENCES, type Comparison } from '../../src/domain/reconcile';
 import type { ProcessedLogin } from '../../src/domain/types';
 import type { Overview } from '../../src/dashboard/overview';
 import { freePort } from '../../src/http';
@@ -254,6 +256,7 @@ describe('dashboard', function () {
     assert.deepEqual({ ...body.device_types }, countBy(batch1, (l) => l.device_type));
     assert.deepEqual({ ...body.locales }, countBy(batch1, (l) => l.locale));
     assert.deepEqual(body.dead_letters, { by_reason: deadLetters1, total: 5 });
+    assert.equal(body.last_reconcile, null, 'no reconcile recorded yet');
 
     assert.deepEqual(body.lag, {
       topic: inputTopic,
@@ -310,6 +313,8 @@ describe('dashboard', function () {
     assert.equal(got['dead-letters-invalid_json'], '3');
     assert.equal(got['redis-error'], '');
     assert.equal(got['lag-error'], '');
+    assert.equal(got['reconcile-status'], 'never run');
+    assert.equal(got['reconcile-differences'], '—');
 
     // The chart: one line per app version, one point per minute of the hour, its sum the series'.
     const series = await store.readSeries(Date.now() - 3_600_000, Date.now());
@@ -361,6 +366,36 @@ describe('dashboard', function () {
     assert.equal(got['lag-total'], '12');
     assert.ok('series-4.0.0' in (await chartLines(page)), 'a line for the new version');
 
+    // A reconcile recorded (as `npm run reconcile` records it): red, with more differences than it keeps.
+    const differences: Comparison[] = Array.from({ length: 7 }, (_, i) => ({
+      app_version: i === 6 ? null : '2.3.0',
+      field: `locales.L${i}`,
+      kind: 'exact',
+      topic: 10 + i,
+      redis: 1_000 + i,
+      difference: 990,
+      bound: 0,
+    }));
+    const checkedAt = new Date().toISOString();
+    await store.recordReconcile({
+      checked_at: checkedAt,
+      window: { start: '2026-01-02T03:00:00.000Z', end: '2026-01-02T04:00:00.000Z', seconds: 3600 },
+      app_version: '2.3.0',
+      green: false,
+      compared: 1_234,
+      differences: differences.length,
+      logins: 4_321,
+      top_differences: differences.slice(0, MAX_RECORDED_DIFFERENCES),
+    });
+    await waitFor(async () => (await page.getByTestId('reconcile-status').textContent()) === 'red', { timeoutMs: 15_000, message: 'the page to show the recorded reconcile' });
+    assert.equal(await page.getByTestId('reconcile-differences').textContent(), '7');
+    assert.equal(await page.getByTestId('reconcile-compared').textContent(), '1,234');
+    assert.equal(await page.getByTestId('reconcile-window').textContent(), 'window 2026-01-02T03:00:00.000Z → 2026-01-02T04:00:00.000Z (event time, app version 2.3.0)');
+    assert.match((await page.getByTestId('reconcile-checked-at').textContent()) ?? '', new RegExp(`^checked ${checkedAt.replace(/\./g, '\\.')} \\(\\d+ s ago\\), 4,321 logins on the topic$`));
+    assert.deepEqual(await page.getByTestId('reconcile-difference-0').locator('td').allTextContents(), ['2.3.0', 'locales.L0', '10', '1,000']);
+    assert.equal(await page.locator('[data-testid^="reconcile-difference-"]').count(), MAX_RECORDED_DIFFERENCES);
+    assert.match((await page.locator('#reconcile-rows').textContent()) ?? '', /and 2 more \(npm run reconcile -- … --json lists them\)/);
+
     assert.equal(await page.evaluate('window.__sameDocument'), 'yes', 'the page was reloaded');
     assert.equal(navigations, navigationsBefore, 'the page navigated');
     assert.ok(Number(await page.getAttribute('body', 'data-updates')) > updatesBefore);
@@ -380,7 +415,14 @@ describe('dashboard', function () {
     services.push(noKafka, noRedis);
     await Promise.all([noKafka.start(), noRedis.start()]);
 
-    const withoutKafka = await getJson<Overview>(`${dashboardUrl(noKafka)}/api/overview`);
+    // "Dashboard at" is logged before its Redis client has connected: the first poll may find it still connecting.
+    const withoutKafka = await waitFor(
+      async () => {
+        const answer = await getJson<Overview>(`${dashboardUrl(noKafka)}/api/overview`);
+        return answer.body.redis_error === null ? answer : undefined;
+      },
+      { timeoutMs: 15_000, message: 'the dashboard without Kafka to read Redis' },
+    );
     assert.equal(withoutKafka.status, 200);
     assert.equal(withoutKafka.body.lag, null);
     assert.match(withoutKafka.body.lag_error ?? '', /^Kafka: ./);
@@ -392,6 +434,7 @@ describe('dashboard', function () {
     assert.equal(withoutRedis.body.summary, null);
     assert.equal(withoutRedis.body.series, null);
     assert.match(withoutRedis.body.redis_error ?? '', /^Redis: ./);
+    assert.equal(withoutRedis.body.last_reconcile, null);
     assert.equal(withoutRedis.body.lag?.total, 12);
 
     const page = await browser!.newPage();
@@ -402,6 +445,12 @@ describe('dashboard', function () {
     });
     assert.equal(await page.getByTestId('lag-total').textContent(), '—');
     assert.equal(await page.getByTestId('total-logins').textContent(), '300');
+    assert.equal(await page.getByTestId('reconcile-status').textContent(), 'red', 'the last reconcile, from Redis');
+    await page.goto(dashboardUrl(noRedis));
+    await waitFor(async () => (await page.getByTestId('reconcile-status').textContent()) === 'unavailable', {
+      timeoutMs: 15_000,
+      message: 'the page to say the last reconcile is unavailable without Redis',
+    });
     await page.close();
 
     // Still alive after a few polls' worth of failures.

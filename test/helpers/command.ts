@@ -1,0 +1,37 @@
+/** One of our one-shot commands (`npm run dlq`, `npm run reconcile`, …) as a child process, as an operator runs it. */
+import { execFile } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import type { Environment } from '../../src/config';
+
+const ROOT = resolve(__dirname, '..', '..', '..');
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs lib/src/cli/<name>.js with `args` in the test's environment; never rejects on a non-zero exit. */
+export function runCommand(name: string, args: string[], env: Environment, timeoutMs = 120_000): Promise<CommandResult> {
+  return new Promise((resolveResult, reject) => {
+    execFile(
+      process.execPath,
+      [join(ROOT, 'lib', 'src', 'cli', `${name}.js`), ...args],
+      { cwd: ROOT, env: { ...process.env, ...env, LOG_FORMAT: 'json' }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err && typeof err.code !== 'number') return reject(new Error(`${name} ${args.join(' ')} did not finish: ${err.message}\n${stderr}`));
+        resolveResult({ code: err ? (err.code as number) : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** The JSON object on the last line of a command's stdout. */
+export function lastJson<T>(result: CommandResult): T {
+  const line = result.stdout.trimEnd().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as T;
+  } catch {
+    throw new Error(`no JSON on the last line (exit ${result.code}):\n${result.stdout}\n${result.stderr}`);
+  }
+}
