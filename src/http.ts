@@ -47,7 +47,12 @@ export async function startOpsServer(options: OpsServerOptions): Promise<{ serve
   return {
     server,
     port,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        // Probes and scrapers keep connections alive: they must not hold up a stop.
+        server.closeAllConnections();
+      }),
   };
 }
 

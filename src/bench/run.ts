@@ -1,31 +1,53 @@
 /**
  * The benchmark: the same generated input through a plain kafkajs passthrough (baseline) and
- * through the pipeline (bridge + worker, Temporal, Redis), on the local stack, in one run.
+ * through the pipeline (bridge + worker, Temporal, Redis), on the local stack, in one run, with
+ * the product's own defaults. Then two steady phases at a given rate: on the 4-partition input
+ * (latency, the CPU each component spends, workflows per second) and on a 32-partition input
+ * (workflows per second do not grow with partitions).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { createInterface } from 'node:readline';
 import { Partitioners, type Kafka, type Message } from 'kafkajs';
 import { createKafka } from '../clients/kafka';
-import { deadLetterTopicLimit, ensureTopics } from '../clients/topics';
 import { createRedis } from '../clients/redis';
+import { deadLetterTopicLimit, ensureTopics } from '../clients/topics';
 import { loadConfig, type Config, type Environment } from '../config';
-import { isolatedEnvironment, serviceEnvironment } from '../process/environment';
 import { transformRecord } from '../domain/transform';
 import { createGenerator } from '../generator/records';
 import { createInsightsStore, type InsightsStore } from '../insights/store';
+import { isolatedEnvironment, serviceEnvironment } from '../process/environment';
+import { sleep, waitUntil, withDeadline } from '../process/wait';
+import { runningPid } from '../stack/proc';
+import { stackLayout } from '../stack/layout';
 import { runBaseline } from './baseline';
+import { cpuSeconds, peakRssMb, percentile, round } from './measure';
+import { inputTimes, OutputIndex } from './outputs';
 
 export interface BenchOptions {
   records: number;
   partitions: number;
-  latencyRate: number;
-  latencySeconds: number;
-  /** Extra environment for the bridge and the worker (e.g. BATCH_MAX_RECORDS). */
+  /** The steady phases' rate, records/s. */
+  rate: number;
+  /** How long each steady phase produces. */
+  steadySeconds: number;
+  /** The partitions of the wide steady phase's input. */
+  widePartitions: number;
+  /** Extra environment for the bridge and the worker; empty by default: the product's defaults are measured. */
   env: Environment;
   log: (line: string) => void;
+}
+
+export interface SteadyResult {
+  partitions: number;
+  rate: number;
+  records: number;
+  p50_ms: number;
+  p99_ms: number;
+  workflows_per_s: number;
+  /** Cores used during the phase, read from /proc; temporal is null when the stack was not started by us. */
+  cpu_cores: { bridge: number; worker: number; temporal: number | null; total: number };
 }
 
 export interface BenchResult {
@@ -38,29 +60,50 @@ export interface BenchResult {
     peak_rss_mb: number;
     bridge_peak_rss_mb: number;
     worker_peak_rss_mb: number;
+    lost: number;
     duplicates: number;
   };
   baseline: { records_per_s: number; seconds: number };
   ratio: number;
+  steady: SteadyResult;
+  wide: SteadyResult;
   settings: Record<string, string | number>;
 }
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 
+interface Expected {
+  logins: number;
+  deadLetters: number;
+}
+
+interface Service {
+  child: ChildProcess;
+  /** The port its /metrics answer on. */
+  port: Promise<number>;
+  running: Promise<void>;
+  /** Rejects when the process exits. */
+  exited: Promise<never>;
+}
+
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
+  const { log } = options;
   const id = `bench-${randomBytes(3).toString('hex')}`;
   const env: Environment = {
     ...isolatedEnvironment(id),
-    // One summary at start, then none during the measurement.
+    // No summary while measuring: the first tick at the next midnight UTC.
     SUMMARY_INTERVAL_SECONDS: '86400',
+    SUMMARY_WINDOW_SECONDS: '86400',
     LOG_FORMAT: 'json',
-    LOG_LEVEL: 'warn',
+    // Info: the services say when they run; they log nothing per record or per batch.
+    LOG_LEVEL: 'info',
     ...options.env,
   };
   const config = loadConfig({ ...process.env, ...env });
   const kafka = createKafka(config.kafka);
-  const { log } = options;
+  const wideTopic = `${id}-wide-in`;
   await ensureTopics(kafka, [config.kafka.inputTopic], options.partitions);
+  await ensureTopics(kafka, [wideTopic], options.widePartitions);
   const dlqLimit = await deadLetterTopicLimit(kafka, config.kafka.inputTopic);
   const dlqs = [config.kafka.dlqTopic, `${id}-baseline-dlq`].map((topic) => ({ topic, maxMessageBytes: dlqLimit }));
   await ensureTopics(kafka, [config.kafka.outputTopic, `${id}-baseline-out`, ...dlqs], options.partitions);
@@ -74,26 +117,46 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
 
   log('Pipeline: bridge + worker, until every input is out and aggregated…');
   const childEnv = serviceEnvironment(env);
-  const worker = launch('lib/src/worker/main.js', childEnv);
   const redis = createRedis(config.redis);
   const store = createInsightsStore(redis, config);
-  let bridge: ChildProcess | undefined;
+  const services: Service[] = [];
+  let outputs: OutputIndex | undefined;
   try {
-    await waitForSummary(kafka, config.kafka.outputTopic, worker);
-    bridge = launch('lib/src/bridge/main.js', childEnv);
+    const worker = launch('lib/src/worker/main.js', childEnv, 'Worker running');
+    services.push(worker);
+    await alive(worker.running, services);
+    const bridge = launch('lib/src/bridge/main.js', childEnv, 'Bridge running');
+    services.push(bridge);
     // Timed, as the baseline is, from the moment the consumer has joined its group.
-    const started = await groupJoined(kafka, config.kafka.groupId, bridge);
-    await waitForOutputs(kafka, config, store, expected, [worker, bridge], started);
+    const started = await groupJoined(kafka, config.kafka.groupId, services);
+    await countedInRedis(store, expected, services);
     const seconds = (Date.now() - started) / 1000;
-    const duplicates = (await highWatermark(kafka, config.kafka.outputTopic)) - 1 - expected.logins + (await highWatermark(kafka, config.kafka.dlqTopic)) - expected.deadLetters;
-    log(`  ${Math.round(options.records / seconds)} records/s (${seconds.toFixed(1)} s), duplicates ${duplicates}`);
+    // Read only now: reading the outputs while they are written would take CPU from the pipeline.
+    outputs = await OutputIndex.start(kafka, [config.kafka.outputTopic, config.kafka.dlqTopic]);
+    const index = outputs;
+    const inputEnds = await partitionEnds(kafka, config.kafka.inputTopic);
+    const check = await waitUntil(
+      () => {
+        const accounted = index.accountFor(config.kafka.inputTopic, inputEnds);
+        return accounted.lost === 0 ? accounted : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 500, message: 'every input offset in the outputs' },
+    ).catch(() => index.accountFor(config.kafka.inputTopic, inputEnds));
+    log(`  ${Math.round(options.records / seconds)} records/s (${seconds.toFixed(1)} s); lost ${check.lost}, duplicates ${check.duplicates}`);
 
-    log(`Latency: ${options.latencyRate} records/s for ${options.latencySeconds} s…`);
-    const latency = await measureLatency(kafka, config, options, [worker, bridge]);
-    log(`  p50 ${latency.p50.toFixed(0)} ms, p99 ${latency.p99.toFixed(0)} ms over ${latency.samples} records`);
+    log(`Steady: ${options.rate} records/s for ${options.steadySeconds} s on ${options.partitions} partitions…`);
+    const steady = await steadyPhase(kafka, config, config.kafka.inputTopic, options, { bridge, worker, services, outputs: index });
+    log(`  p50 ${steady.p50_ms} ms, p99 ${steady.p99_ms} ms, ${steady.workflows_per_s} workflows/s, CPU ${JSON.stringify(steady.cpu_cores)}`);
 
-    const bridgeRss = peakRssMb(bridge.pid!);
-    const workerRss = peakRssMb(worker.pid!);
+    log(`Steady: ${options.rate} records/s for ${options.steadySeconds} s on ${options.widePartitions} partitions…`);
+    const wideBridge = launch('lib/src/bridge/main.js', serviceEnvironment({ ...env, INPUT_TOPIC: wideTopic, KAFKA_GROUP_ID: `${id}-wide-group` }), 'Bridge running');
+    services.push(wideBridge);
+    await alive(wideBridge.running, services);
+    const wide = await steadyPhase(kafka, config, wideTopic, { ...options, partitions: options.widePartitions }, { bridge: wideBridge, worker, services, outputs: index });
+    log(`  p50 ${wide.p50_ms} ms, p99 ${wide.p99_ms} ms, ${wide.workflows_per_s} workflows/s`);
+
+    const bridgeRss = Math.max(peakRssMb(bridge.child.pid!), peakRssMb(wideBridge.child.pid!));
+    const workerRss = peakRssMb(worker.child.pid!);
     const recordsPerS = options.records / seconds;
     const baselinePerS = baseline.records / baseline.seconds;
     return {
@@ -101,15 +164,18 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       pipeline: {
         records_per_s: Math.round(recordsPerS),
         seconds: round(seconds, 2),
-        p50_ms: round(latency.p50, 1),
-        p99_ms: round(latency.p99, 1),
+        p50_ms: steady.p50_ms,
+        p99_ms: steady.p99_ms,
         peak_rss_mb: round(Math.max(bridgeRss, workerRss), 1),
         bridge_peak_rss_mb: round(bridgeRss, 1),
         worker_peak_rss_mb: round(workerRss, 1),
-        duplicates,
+        lost: check.lost,
+        duplicates: check.duplicates,
       },
       baseline: { records_per_s: Math.round(baselinePerS), seconds: round(baseline.seconds, 2) },
       ratio: round(recordsPerS / baselinePerS, 3),
+      steady,
+      wide,
       settings: {
         partitions: options.partitions,
         batch_max_records: config.batch.maxRecords,
@@ -120,15 +186,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       },
     };
   } finally {
-    await stopChild(bridge);
-    await stopChild(worker);
+    await outputs?.close();
+    await Promise.all(services.map((s) => stopChild(s.child)));
     redis.disconnect();
   }
-}
-
-interface Expected {
-  logins: number;
-  deadLetters: number;
 }
 
 /** Produces generator records as fast as the broker takes them; returns what the rules make of them. */
@@ -138,15 +199,13 @@ async function produceLoad(kafka: Kafka, topic: string, count: number): Promise<
   await producer.connect();
   const expected: Expected = { logins: 0, deadLetters: 0 };
   const nowMs = Date.now();
-  const source = { topic, partition: 0, offset: '0' };
   const pending: Promise<unknown>[] = [];
   for (let sent = 0; sent < count; ) {
     const n = Math.min(1000, count - sent);
     const messages: Message[] = [];
     for (let i = 0; i < n; i++) {
       const { key, value } = next();
-      if (transformRecord(Buffer.from(value), { source, batchId: '', nowMs }).ok) expected.logins++;
-      else expected.deadLetters++;
+      countExpected(expected, value, nowMs);
       messages.push({ key, value });
     }
     pending.push(producer.send({ topic, acks: -1, messages }));
@@ -158,136 +217,111 @@ async function produceLoad(kafka: Kafka, topic: string, count: number): Promise<
   return expected;
 }
 
-function launch(entry: string, env: Environment): ChildProcess {
-  const child = spawn(process.execPath, [resolve(ROOT, entry)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr!.on('data', (d: Buffer) => process.stderr.write(d));
-  return child;
+function countExpected(expected: Expected, value: string, nowMs: number): void {
+  if (transformRecord(Buffer.from(value), { source: { topic: '', partition: 0, offset: '0' }, batchId: '', nowMs }).ok) expected.logins++;
+  else expected.deadLetters++;
 }
 
-async function stopChild(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await Promise.race([exited, unrefSleep(30_000).then(() => child.kill('SIGKILL'))]);
-}
-
-function assertAlive(children: ChildProcess[]): void {
-  for (const c of children) if (c.exitCode !== null) throw new Error(`a pipeline process exited with code ${c.exitCode} during the benchmark`);
-}
-
-async function highWatermark(kafka: Kafka, topic: string): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    return (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-/** The worker is ready once its insights workflow published the first summary. */
-async function waitForSummary(kafka: Kafka, topic: string, worker: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  while ((await highWatermark(kafka, topic)) < 1) {
-    assertAlive([worker]);
-    if (Date.now() > deadline) throw new Error('the worker did not start within 120 s');
-    await sleep(200);
-  }
-}
-
-async function groupJoined(kafka: Kafka, groupId: string, bridge: ChildProcess): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      assertAlive([bridge]);
-      const { groups } = await admin.describeGroups([groupId]);
-      if (groups[0]?.state === 'Stable' && groups[0].members.length > 0) return Date.now();
-      if (Date.now() > deadline) throw new Error('the bridge did not join its consumer group within 120 s');
-      await sleep(20);
-    }
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-async function waitForOutputs(kafka: Kafka, config: Config, store: InsightsStore, expected: Expected, children: ChildProcess[], since: number): Promise<void> {
-  const deadline = Date.now() + 30 * 60_000;
-  for (;;) {
-    assertAlive(children);
-    const out = (await highWatermark(kafka, config.kafka.outputTopic)) - 1;
-    const dlq = await highWatermark(kafka, config.kafka.dlqTopic);
-    if (out >= expected.logins && dlq >= expected.deadLetters) {
-      const counted = (await store.readWindow(since - 3_600_000, Date.now() + 3_600_000)).totals.logins;
-      if (counted >= expected.logins) return;
-    }
-    if (Date.now() > deadline) throw new Error(`the pipeline did not finish within 30 min (out ${out}, dlq ${dlq})`);
-    await sleep(100);
-  }
-}
-
-/** Produce-to-output latency: the input record's and the output record's Kafka timestamps. */
-async function measureLatency(
+/**
+ * Produces at `options.rate` for `options.steadySeconds` to `topic`, waits for every record's
+ * output, and measures latency (Kafka timestamps of input and output), the CPU each component
+ * spent over the phase, and the workflows the bridge started.
+ */
+async function steadyPhase(
   kafka: Kafka,
   config: Config,
+  topic: string,
   options: BenchOptions,
-  children: ChildProcess[],
-): Promise<{ p50: number; p99: number; samples: number }> {
-  const startOffsets = {
-    out: await partitionHighs(kafka, config.kafka.outputTopic),
-    dlq: await partitionHighs(kafka, config.kafka.dlqTopic),
-    input: await partitionHighs(kafka, config.kafka.inputTopic),
+  processes: { bridge: Service; worker: Service; services: Service[]; outputs: OutputIndex },
+): Promise<SteadyResult> {
+  const temporalPid = runningPid(stackLayout(config).temporal);
+  const pids = { bridge: processes.bridge.child.pid!, worker: processes.worker.child.pid!, temporal: temporalPid };
+  const cpuBefore = { bridge: cpuSeconds(pids.bridge), worker: cpuSeconds(pids.worker), temporal: temporalPid ? cpuSeconds(temporalPid) : 0 };
+  const bridgePort = await processes.bridge.port;
+  const workflowsBefore = await startedWorkflows(bridgePort);
+  const inputBefore = await partitionEnds(kafka, topic);
+  const started = Date.now();
+  const produced = await produceSteadily(kafka, topic, options.rate, options.steadySeconds);
+  const inputAfter = await partitionEnds(kafka, topic);
+  await waitUntil(
+    async () => {
+      await alive(Promise.resolve(), processes.services);
+      return processes.outputs.countFrom(topic, inputBefore) >= produced;
+    },
+    { timeoutMs: 180_000, intervalMs: 200, message: `every record of the steady phase on ${topic} to come out` },
+  );
+  const seconds = (Date.now() - started) / 1000;
+  const cores = (pid: number | undefined, before: number) => (pid ? round((cpuSeconds(pid) - before) / seconds, 3) : null);
+  const cpu = { bridge: cores(pids.bridge, cpuBefore.bridge)!, worker: cores(pids.worker, cpuBefore.worker)!, temporal: cores(temporalPid, cpuBefore.temporal) };
+  const workflows = (await startedWorkflows(bridgePort)) - workflowsBefore;
+  const latencies = await latenciesOf(kafka, topic, inputBefore, inputAfter, processes.outputs);
+  return {
+    partitions: options.partitions,
+    rate: options.rate,
+    records: produced,
+    p50_ms: round(percentile(latencies, 0.5), 1),
+    p99_ms: round(percentile(latencies, 0.99), 1),
+    workflows_per_s: round(workflows / options.steadySeconds, 2),
+    cpu_cores: { ...cpu, total: round(cpu.bridge + cpu.worker + (cpu.temporal ?? 0), 3) },
   };
+}
+
+/** Produces `rate` records a second for `seconds`, in ticks of 10 ms, without waiting for the broker between ticks. */
+async function produceSteadily(kafka: Kafka, topic: string, rate: number, seconds: number): Promise<number> {
   const next = createGenerator({ invalidRatio: 0.01 });
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
   await producer.connect();
-  const total = options.latencyRate * options.latencySeconds;
-  const perTick = Math.max(1, Math.round(options.latencyRate / 100));
+  const total = rate * seconds;
+  const perTick = Math.max(1, Math.round(rate / 100));
   const started = Date.now();
-  const expected: Expected = { logins: 0, deadLetters: 0 };
-  const source = { topic: '', partition: 0, offset: '0' };
+  const sends: Promise<unknown>[] = [];
   for (let sent = 0; sent < total; sent += perTick) {
     const messages = Array.from({ length: Math.min(perTick, total - sent) }, () => {
       const r = next();
-      if (transformRecord(Buffer.from(r.value), { source, batchId: '', nowMs: Date.now() }).ok) expected.logins++;
-      else expected.deadLetters++;
       return { key: r.key, value: r.value };
     });
-    // Not awaited: a steady rate means not waiting for the broker between ticks.
-    void producer.send({ topic: config.kafka.inputTopic, acks: 1, messages });
-    const wait = started + ((sent + perTick) / options.latencyRate) * 1000 - Date.now();
-    if (wait > 0) await sleep(wait);
+    sends.push(producer.send({ topic, acks: 1, messages }));
+    await sleep(started + ((sent + perTick) / rate) * 1000 - Date.now());
   }
+  await Promise.all(sends);
   await producer.disconnect();
-  const targetOut = sum(startOffsets.out) + expected.logins;
-  const targetDlq = sum(startOffsets.dlq) + expected.deadLetters;
-  const deadline = Date.now() + 120_000;
-  while ((await highWatermark(kafka, config.kafka.outputTopic)) < targetOut || (await highWatermark(kafka, config.kafka.dlqTopic)) < targetDlq) {
-    assertAlive(children);
-    if (Date.now() > deadline) throw new Error('latency phase: outputs did not all arrive within 120 s');
-    await sleep(200);
-  }
-  const [inputTimes, outputTimes, dlqTimes] = await Promise.all([
-    readTimestamps(kafka, config.kafka.inputTopic, startOffsets.input, total, (m, p) => `${p}:${m.offset}`),
-    readTimestamps(kafka, config.kafka.outputTopic, startOffsets.out, expected.logins, (m) => {
-      const body = JSON.parse(m.value!.toString()) as { type: string; source?: { partition: number; offset: string } };
-      return body.type === 'login' ? `${body.source!.partition}:${body.source!.offset}` : undefined;
-    }),
-    readTimestamps(kafka, config.kafka.dlqTopic, startOffsets.dlq, expected.deadLetters, (m) =>
-      `${m.headers?.['dlq.source.partition']?.toString()}:${m.headers?.['dlq.source.offset']?.toString()}`,
-    ),
-  ]);
-  const latencies: number[] = [];
-  for (const [key, produced] of inputTimes) {
-    const out = outputTimes.get(key) ?? dlqTimes.get(key);
-    if (out !== undefined) latencies.push(out - produced);
-  }
-  latencies.sort((a, b) => a - b);
-  return { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), samples: latencies.length };
+  return total;
 }
 
-async function partitionHighs(kafka: Kafka, topic: string): Promise<number[]> {
+/** Produce-to-output latency per record: its input's and its output's Kafka timestamps. */
+async function latenciesOf(kafka: Kafka, topic: string, from: number[], to: number[], outputs: OutputIndex): Promise<number[]> {
+  const latencies: number[] = [];
+  for (const [key, producedAt] of await inputTimes(kafka, topic, from, to)) {
+    const out = outputs.timeOf(key);
+    if (out !== undefined) latencies.push(out - producedAt);
+  }
+  return latencies.sort((a, b) => a - b);
+}
+
+/** lp_bridge_batches_total{result="started"} from the bridge's /metrics. */
+async function startedWorkflows(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('lp_bridge_batches_total') && l.includes('result="started"'));
+  return Number(line?.split(' ').pop() ?? 0);
+}
+
+/** Waits until Redis counts every login and every dead letter of the load: exactly once, by construction. */
+async function countedInRedis(store: InsightsStore, expected: Expected, services: Service[]): Promise<void> {
+  const span = { since: Date.now() - 3_600_000, until: Date.now() + 3_600_000 };
+  let counted = { logins: 0, deadLetters: 0 };
+  await waitUntil(
+    async () => {
+      await alive(Promise.resolve(), services);
+      const [window, series] = await Promise.all([store.readWindow(span.since, span.until), store.readSeries(span.since, span.until)]);
+      const deadLetters = Object.values(series.deadLettersByReason).flat().reduce((a, b) => a + b, 0);
+      counted = { logins: window.totals.logins, deadLetters };
+      return counted.logins >= expected.logins && counted.deadLetters >= expected.deadLetters;
+    },
+    { timeoutMs: 30 * 60_000, intervalMs: 100, message: () => `Redis to count every record (${JSON.stringify(counted)} of ${JSON.stringify(expected)})` },
+  );
+}
+
+async function partitionEnds(kafka: Kafka, topic: string): Promise<number[]> {
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -297,65 +331,50 @@ async function partitionHighs(kafka: Kafka, topic: string): Promise<number[]> {
   }
 }
 
-/** Reads `count` records from the given start offsets; maps a key of each to its Kafka timestamp. */
-async function readTimestamps(
-  kafka: Kafka,
-  topic: string,
-  from: number[],
-  count: number,
-  keyOf: (m: { offset: string; value: Buffer | null; headers?: Record<string, unknown> }, partition: number) => string | undefined,
-): Promise<Map<string, number>> {
-  const times = new Map<string, number>();
-  if (count === 0) return times;
-  // A fresh group whose committed offsets are set first, so that reading starts exactly there.
-  const groupId = `bench-reader-${randomBytes(4).toString('hex')}`;
+/** A service of ours, its output scanned for its "running" line and its HTTP port. */
+function launch(entry: string, env: Environment, runningLine: string): Service {
+  const child = spawn(process.execPath, [resolve(ROOT, entry)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderr!.on('data', (d: Buffer) => process.stderr.write(d));
+  let onPort: (port: number) => void = () => undefined;
+  let onRunning: () => void = () => undefined;
+  const port = new Promise<number>((r) => (onPort = r));
+  const running = new Promise<void>((r) => (onRunning = r));
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    const served = /"port":(\d+)[^\n]*"msg":"Serving \/metrics/.exec(line);
+    if (served) onPort(Number(served[1]));
+    if (line.includes(runningLine)) onRunning();
+    if (/"level":(40|50|60)/.test(line)) process.stderr.write(`${line}\n`);
+  });
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${entry} exited with code ${code} during the benchmark`))));
+  exited.catch(() => undefined);
+  return { child, port, running, exited };
+}
+
+/** Resolves with `what`, or rejects as soon as one of our services exits. */
+async function alive<T>(what: Promise<T>, services: Service[]): Promise<T> {
+  return Promise.race([what, ...services.map((s) => s.exited)]);
+}
+
+async function groupJoined(kafka: Kafka, groupId: string, services: Service[]): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
-  await admin.setOffsets({ groupId, topic, partitions: from.map((offset, partition) => ({ partition, offset: String(offset) })) });
-  await admin.disconnect();
-  const consumer = kafka.consumer({ groupId });
-  await consumer.connect();
-  await consumer.subscribe({ topic });
-  let seen = 0;
-  let done: () => void = () => undefined;
-  const finished = new Promise<void>((r) => (done = r));
-  await consumer.run({
-    autoCommit: false,
-    eachBatch: async ({ batch }) => {
-      for (const m of batch.messages) {
-        seen++;
-        const key = keyOf(m as never, batch.partition);
-        if (key !== undefined) times.set(key, Number(m.timestamp));
-      }
-      if (seen >= count) done();
-    },
-  });
-  await Promise.race([finished, unrefSleep(120_000)]);
-  await consumer.disconnect();
-  return times;
+  try {
+    return await waitUntil(
+      async () => {
+        await alive(Promise.resolve(), services);
+        const { groups } = await admin.describeGroups([groupId]);
+        return groups[0]?.state === 'Stable' && groups[0].members.length > 0 ? Date.now() : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 20, message: 'the bridge to join its consumer group' },
+    );
+  } finally {
+    await admin.disconnect();
+  }
 }
 
-/** The kernel's record of the most memory the process ever held resident. */
-function peakRssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return kb / 1024;
-}
-
-/** A deadline for a race: it does not keep the process alive once the race is won. */
-function unrefSleep(ms: number): Promise<void> {
-  return sleep(ms, undefined, { ref: false });
-}
-
-function percentile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
-function sum(values: number[]): number {
-  return values.reduce((a, b) => a + b, 0);
-}
-
-function round(n: number, digits: number): number {
-  return Number(n.toFixed(digits));
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await withDeadline(exited, 30_000, 'A pipeline process stopping').catch(() => child.kill('SIGKILL'));
 }

@@ -1,28 +1,29 @@
 /**
- * `npm run bench -- [--records N] [--json]`: a plain kafkajs passthrough and the pipeline over
- * the same input on the local stack, then produce-to-output latency at a steady rate, then the
- * peak memory of the bridge and the worker. With --json the last line is CONTRACT.md's object.
+ * `npm run bench -- [--records N] [--json]`: a plain kafkajs passthrough and the pipeline over the
+ * same input on the local stack, then two steady phases (latency, CPU per component, workflows
+ * per second on 4 and on 32 partitions), with the product's defaults. With --json the last line
+ * is the contract's object, with more fields. `--set NAME=VALUE` (repeatable) changes a setting of
+ * the bridge and the worker, for experiments; the figures in the README use none.
  */
 import { cpus, totalmem } from 'node:os';
 import { loadConfig } from '../config';
-import { runBench } from '../bench/run';
-import { stackUp } from '../stack/stack';
 import { UsageError } from '../errors';
+import { runBench, type SteadyResult } from '../bench/run';
 import { runMain } from '../process/main';
+import { stackUp } from '../stack/stack';
 import { parseOptions } from './options';
 
 runMain(async () => {
   const config = loadConfig();
-  const opts = parseOptions(process.argv.slice(2), {
+  const argv = process.argv.slice(2);
+  const settings = takeSettings(argv);
+  const opts = parseOptions(argv, {
     records: 'string',
     json: 'boolean',
     partitions: 'string',
-    'latency-rate': 'string',
-    'latency-seconds': 'string',
-    'batch-records': 'string',
-    'in-flight': 'string',
-    concurrency: 'string',
-    'batch-bytes': 'string',
+    rate: 'string',
+    'steady-seconds': 'string',
+    'wide-partitions': 'string',
   });
   const int = (name: string, text: string | undefined, fallback: number) => {
     const n = Number(text ?? fallback);
@@ -33,34 +34,46 @@ runMain(async () => {
   const log = (line: string) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
   log('Bringing up the local stack…');
   await stackUp(config, () => undefined);
-  // Throughput wants fewer, larger workflows than the defaults (500 records, 1 MB); fewer of them
-  // at once keep the worker's memory down (see README, Benchmark).
-  const env: Record<string, string> = {
-    BATCH_MAX_RECORDS: String(int('batch-records', opts['batch-records'], 4000)),
-    BATCH_MAX_BYTES: String(int('batch-bytes', opts['batch-bytes'], 1_500_000)),
-    BRIDGE_MAX_IN_FLIGHT: String(int('in-flight', opts['in-flight'], 16)),
-    WORKER_MAX_CONCURRENT_BATCHES: String(int('concurrency', opts.concurrency, 8)),
-  };
   const result = await runBench({
     records: int('records', opts.records, 200_000),
     partitions: int('partitions', opts.partitions, 4),
-    latencyRate: int('latency-rate', opts['latency-rate'], 2000),
-    latencySeconds: int('latency-seconds', opts['latency-seconds'], 30),
-    env,
+    rate: int('rate', opts.rate, 2000),
+    steadySeconds: int('steady-seconds', opts['steady-seconds'], 30),
+    widePartitions: int('wide-partitions', opts['wide-partitions'], 32),
+    env: settings,
     log,
   });
   const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB`;
+  const steady = (s: SteadyResult) =>
+    `${String(s.partitions).padStart(3)} partitions  p50 ${s.p50_ms} ms, p99 ${s.p99_ms} ms, ${s.workflows_per_s} workflows/s, ` +
+    `CPU cores: bridge ${s.cpu_cores.bridge}, worker ${s.cpu_cores.worker}, Temporal ${s.cpu_cores.temporal ?? 'n/a'}, together ${s.cpu_cores.total}`;
   const table = [
     '',
     `Benchmark, ${new Date().toISOString().slice(0, 10)}, ${machine}, whole stack on this machine`,
-    `settings: ${Object.entries(result.settings).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+    `settings: ${Object.entries(result.settings).map(([k, v]) => `${k}=${v}`).join(' ')}${Object.keys(settings).length ? ` (changed: ${Object.keys(settings).join(', ')})` : ''}`,
     '',
-    '                         records/s   p50 ms   p99 ms   peak RSS MB',
+    `                         records/s   peak RSS MB`,
     `baseline (kafkajs loop)  ${String(result.baseline.records_per_s).padStart(9)}`,
-    `pipeline                 ${String(result.pipeline.records_per_s).padStart(9)}  ${String(result.pipeline.p50_ms).padStart(7)}  ${String(result.pipeline.p99_ms).padStart(7)}   bridge ${result.pipeline.bridge_peak_rss_mb}, worker ${result.pipeline.worker_peak_rss_mb}`,
+    `pipeline                 ${String(result.pipeline.records_per_s).padStart(9)}   bridge ${result.pipeline.bridge_peak_rss_mb}, worker ${result.pipeline.worker_peak_rss_mb}`,
     `ratio pipeline/baseline  ${result.ratio}`,
-    `records ${result.records}; duplicates ${result.pipeline.duplicates}`,
+    `records ${result.records}; lost ${result.pipeline.lost}; duplicates ${result.pipeline.duplicates}`,
+    '',
+    `steady ${result.steady.rate} records/s:`,
+    `  ${steady(result.steady)}`,
+    `  ${steady(result.wide)}`,
     '',
   ].join('\n');
   process.stdout.write(opts.json ? `${table}\n${JSON.stringify(result)}\n` : `${table}\n`);
 });
+
+/** `--set NAME=VALUE` options, taken out of argv. */
+function takeSettings(argv: string[]): Record<string, string> {
+  const settings: Record<string, string> = {};
+  for (let i = argv.indexOf('--set'); i >= 0; i = argv.indexOf('--set')) {
+    const [name, value] = (argv[i + 1] ?? '').split(/=(.*)/s);
+    if (!name || value === undefined) throw new UsageError('--set needs NAME=VALUE, e.g. --set BATCH_MAX_RECORDS=20000.');
+    settings[name] = value;
+    argv.splice(i, 2);
+  }
+  return settings;
+}

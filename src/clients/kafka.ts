@@ -1,6 +1,6 @@
 /** The one place a kafkajs client is built: brokers, SASL and TLS come from the config. */
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel as KafkaLogLevel, type KafkaConfig as KafkajsConfig, type LogEntry, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel as KafkaLogLevel, type IHeaders, type KafkaConfig as KafkajsConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { KafkaConfig } from '../config';
 import type { Logger } from '../log';
 
@@ -117,6 +117,8 @@ export interface KafkajsRecord {
   offset: string;
   key: Buffer | null;
   value: Buffer | null;
+  timestamp: string;
+  headers: IHeaders;
   isControlRecord?: boolean;
 }
 

@@ -8,7 +8,7 @@
  * give the same chunks, so that every attempt at a batch publishes the same chunk under the same
  * mark. Memory stays near one chunk per fetch, whatever the ranges hold.
  */
-import type { Kafka } from 'kafkajs';
+import type { IHeaders, Kafka } from 'kafkajs';
 import { CancelledError, kafkaErrorType, PipelineError } from '../errors';
 import type { OffsetRange } from '../domain/batch';
 import type { BatchRecord } from '../domain/types';
@@ -18,6 +18,9 @@ import { createCluster, type KafkajsCluster, type KafkajsPartitionData, type Kaf
 /** A record of a range, or the place of one Kafka deleted (retention) before it was read. */
 export interface RangeRecord extends BatchRecord {
   partition: number;
+  /** The record's Kafka timestamp (epoch ms, a decimal string); absent for a deleted one. */
+  timestamp?: string;
+  headers?: IHeaders;
   /** Set when the offset was deleted by the topic's retention before the batch read it. */
   deleted?: boolean;
 }
@@ -38,7 +41,7 @@ const READ_COMMITTED = 1;
 const MIN_PARTITION_FETCH_BYTES = 64 * 1024;
 
 interface Cursor {
-  range: OffsetRange;
+  range: Omit<OffsetRange, 'incarnation'>;
   next: bigint;
   end: bigint;
   /** Fetched, not yet handed out. */
@@ -54,7 +57,7 @@ export class RangeReader {
   }
 
   /** The records of `ranges`, in chunks; see the module comment. */
-  async *read(topic: string, ranges: readonly OffsetRange[], options: { chunkBytes: number; signal?: AbortSignal }): AsyncGenerator<RangeRecord[]> {
+  async *read(topic: string, ranges: readonly Omit<OffsetRange, 'incarnation'>[], options: { chunkBytes: number; signal?: AbortSignal }): AsyncGenerator<RangeRecord[]> {
     await this.connect();
     await this.cluster.addTargetTopic(topic);
     const cursors: Cursor[] = ranges.map((range) => ({ range, next: BigInt(range.from), end: BigInt(range.to), buffered: [] }));
@@ -168,7 +171,7 @@ function take(topic: string, cursor: Cursor, data: KafkajsPartitionData): void {
   }
   const visible = new Batch(topic, String(fetched), { ...data, messages: raw }).messages;
   for (const m of visible) {
-    if (BigInt(m.offset) < cursor.end) cursor.buffered.push({ partition: cursor.range.partition, offset: m.offset, key: m.key, value: m.value });
+    if (BigInt(m.offset) < cursor.end) cursor.buffered.push({ partition: cursor.range.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp, headers: m.headers });
   }
   const last = raw.reduce((max, m) => (BigInt(m.offset) > max ? BigInt(m.offset) : max), fetched);
   cursor.next = last + 1n < cursor.end ? last + 1n : cursor.end;

@@ -6,12 +6,14 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { CancelledError, DeadlineExceededError } from '../errors';
 
 /**
- * Resolves after `ms`, or rejects with CancelledError when `signal` aborts first. The timer does
- * not keep the process alive: a wait never holds up an exit.
+ * Resolves after `ms`, or rejects with CancelledError when `signal` aborts first. The timer keeps
+ * the process alive, as any work under way does: a command waiting for a service must not end
+ * half done because nothing else is pending. Deadlines that lose their race are aborted
+ * (withDeadline), so they never hold an exit up.
  */
 export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   try {
-    await delay(Math.max(0, ms), undefined, { ref: false, signal });
+    await delay(Math.max(0, ms), undefined, { signal });
   } catch (err) {
     if (signal?.aborted) throw new CancelledError('A wait', signal.reason);
     throw err;

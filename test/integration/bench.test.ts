@@ -11,7 +11,7 @@ describe('benchmark (small)', function () {
   it('prints the contract object as its last line', async () => {
     const { stdout } = await exec(
       process.execPath,
-      ['lib/src/cli/bench.js', '--records', '5000', '--latency-rate', '500', '--latency-seconds', '3', '--json'],
+      ['lib/src/cli/bench.js', '--records', '5000', '--rate', '500', '--steady-seconds', '3', '--wide-partitions', '8', '--json'],
       { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 },
     );
     const result = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, any>;
@@ -21,6 +21,12 @@ describe('benchmark (small)', function () {
     // The ratio comes from the unrounded rates, so it may differ from the rounded ones' in the last digit.
     assert.ok(Math.abs(result.ratio - result.pipeline.records_per_s / result.baseline.records_per_s) < 0.002, 'ratio is pipeline over baseline');
     assert.equal(result.pipeline.duplicates, 0);
+    assert.equal(result.pipeline.lost, 0);
+    for (const phase of [result.steady, result.wide]) {
+      assert.ok(phase.workflows_per_s > 0 && phase.p99_ms > 0, 'a steady phase measured');
+      for (const part of ['bridge', 'worker', 'total']) assert.ok(phase.cpu_cores[part] >= 0, `cpu_cores.${part}`);
+    }
+    assert.equal(result.wide.partitions, 8);
     assert.match(stdout, /baseline \(kafkajs loop\)/, 'and a readable table');
   });
 });

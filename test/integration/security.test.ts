@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { createKafka } from '../../src/clients/kafka';
 import { createRedis } from '../../src/clients/redis';
 import { loadConfig, type SaslMechanism } from '../../src/config';
+import { withDeadline } from '../../src/process/wait';
 import { createGenerator } from '../../src/generator/records';
 import { formatAccounting } from '../helpers/accounting';
 import { makeCertificates } from '../helpers/certs';
@@ -68,9 +69,9 @@ describe('secure connections', function () {
 
   it('refuses a wrong password with one sentence that does not contain it', async () => {
     const wrong = `wrong-${randomBytes(6).toString('hex')}`;
-    const bridge = new ChildService('bridge', { ...secureEnv('scram-sha-512', wrong), LOG_FORMAT: 'json' }, `secure-wrong-${randomBytes(3).toString('hex')}`);
+    const bridge = new ChildService('bridge', { ...secureEnv('scram-sha-512', wrong), LOG_FORMAT: 'json', BRIDGE_HTTP_PORT: '0' }, `secure-wrong-${randomBytes(3).toString('hex')}`);
     await bridge.start().catch(() => undefined);
-    const code = await bridge.waitForExit();
+    const code = await withDeadline(bridge.waitForExit(), 60_000, 'The bridge given a wrong password exiting').finally(() => bridge.stop('SIGKILL'));
     assert.notEqual(code, 0);
     const log = bridge.logText();
     assert.match(log, /SASL|authentication/i);

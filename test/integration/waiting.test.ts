@@ -61,8 +61,8 @@ describe('services started before the stack', function () {
         assert.equal(checks.kafka, false, `${service.name} names Kafka`);
       }
       await kafka.start();
-      await harness.setup();
       await harness.bridge.waitForLog('Bridge running', 90_000);
+      await harness.setup();
       await harness.worker.start();
       await harness.produce([{ key: 'k', value: JSON.stringify({ user_id: 'u', app_version: '2.3.0', timestamp: Math.floor(Date.now() / 1000) }) }]);
       const accounting = await harness.waitForAllAccounted(60_000);
