@@ -6,12 +6,14 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { CancelledError, DeadlineExceededError } from '../errors';
 
 /**
- * Resolves after `ms`, or rejects with CancelledError when `signal` aborts first. The timer does
- * not keep the process alive: a wait never holds up an exit.
+ * Resolves after `ms`, or rejects with CancelledError when `signal` aborts first. The timer keeps
+ * the process alive, as the code awaiting it expects: a process with nothing else pending exits
+ * in the middle of an unreferenced wait, silently and with code 0 (`stack:down` stopped after its
+ * first SIGTERM). `ref: false` is for a timer that only bounds something else (withDeadline's).
  */
-export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+export async function sleep(ms: number, signal?: AbortSignal, options: { ref?: boolean } = {}): Promise<void> {
   try {
-    await delay(Math.max(0, ms), undefined, { ref: false, signal });
+    await delay(Math.max(0, ms), undefined, { ref: options.ref ?? true, signal });
   } catch (err) {
     if (signal?.aborted) throw new CancelledError('A wait', signal.reason);
     throw err;
@@ -66,7 +68,7 @@ export async function withDeadline<T>(promise: Promise<T>, ms: number, what: str
   try {
     return await Promise.race([
       promise,
-      sleep(ms, timeout.signal).then(() => {
+      sleep(ms, timeout.signal, { ref: false }).then(() => {
         throw new DeadlineExceededError(`${what} took longer than ${ms} ms`);
       }),
     ]);
