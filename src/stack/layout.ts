@@ -44,6 +44,16 @@ export function stackLayout(config: Config): StackLayout {
   };
 }
 
+/** The lock of one provisioning step shared by every clone on the machine (the cache's downloads and builds, apt). */
+export function cacheLock(config: Config, step: string): string {
+  return join(config.stack.cacheDir, 'locks', `${step}.lock`);
+}
+
+/** The lock for starting one service of this STACK_DIR. */
+export function startLock(layout: StackLayout, proc: ManagedProcess): string {
+  return join(layout.dir, 'run', `${proc.name}.lock`);
+}
+
 export function hostAndPort(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(':');
   return { host: address.slice(0, i), port: Number(address.slice(i + 1)) };
