@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import type { Config } from '../config';
 import { createKafka } from '../clients/kafka';
 import { PrerequisiteError, StackStartError } from '../errors';
-import { cacheLock, hostAndPort, KAFKA_VERSION, SCALA_VERSION, type StackLayout } from './layout';
+import { cacheLock, hostAndPort, KAFKA_LOG_RETENTION_HOURS, KAFKA_VERSION, SCALA_VERSION, type StackLayout } from './layout';
 import { withLock } from './lock';
 import { runSync, startDetached, which } from './proc';
 import { runStep } from './provision';
@@ -194,7 +194,7 @@ default.replication.factor=1
 group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=4
-log.retention.hours=168
+log.retention.hours=${KAFKA_LOG_RETENTION_HOURS}
 log.segment.bytes=268435456
 `;
 }

@@ -6,6 +6,12 @@ import type { ManagedProcess } from './proc';
 export const KAFKA_VERSION = '3.9.1';
 export const SCALA_VERSION = '2.13';
 export const TEMPORAL_CLI_VERSION = '1.5.1';
+/**
+ * How long the local broker keeps a topic's records (log.retention.hours). Temporal keeps closed
+ * runs at least as long (the namespace's retention), so that a batch can be traced from its records
+ * to its run for as long as the records exist.
+ */
+export const KAFKA_LOG_RETENTION_HOURS = 168;
 
 export interface StackLayout {
   dir: string;

@@ -16,4 +16,6 @@ export interface Service {
   /** Downloads or builds what it runs from, under a lock; stops and cleans up when `signal` aborts. */
   install?(signal: AbortSignal): Promise<void>;
   start(): Promise<void>;
+  /** Settings applied once it answers, when the stack runs it (not to a service found running elsewhere). */
+  configure?(): Promise<void>;
 }

@@ -43,6 +43,7 @@ export async function stackUp(
   const states = await Promise.all(
     services.map(async (service, i) => {
       const state = healthy[i] ? (runningPid(service.proc) ? 'already-ours' : 'reused') : await bringUp(config, layout, service);
+      if (state !== 'reused') await service.configure?.();
       for (const { label, address } of addresses(service)) report(`${label.padEnd(16)} ${address}  (${state})`);
       return state;
     }),

@@ -1,9 +1,11 @@
 /** Temporal: the official CLI's dev server (SQLite file under STACK_DIR, Web UI embedded). */
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { msToTs } from '@temporalio/common/lib/time';
+import { connectClient } from '../clients/temporal';
 import type { Config } from '../config';
 import { PrerequisiteError } from '../errors';
-import { cacheLock, hostAndPort, TEMPORAL_CLI_VERSION, type StackLayout } from './layout';
+import { cacheLock, hostAndPort, KAFKA_LOG_RETENTION_HOURS, TEMPORAL_CLI_VERSION, type StackLayout } from './layout';
 import { withLock } from './lock';
 import { runSync, startDetached, which } from './proc';
 import { runStep } from './provision';
@@ -25,6 +27,7 @@ export function temporalService(config: Config, layout: StackLayout): Service {
     install: async (signal) => {
       await ensureTemporalCli(config, layout, signal);
     },
+    configure: () => ensureRetention(config, KAFKA_LOG_RETENTION_HOURS * 3600),
     start: async () => {
       mkdirSync(dirname(layout.temporal.dbFile), { recursive: true });
       const cli = temporalCli(config, layout)!;
@@ -114,6 +117,23 @@ export async function ensureTemporalCli(
     { searchPath: config.stack.searchPath, signal, report },
   );
   return layout.temporalBinary;
+}
+
+/**
+ * Closed runs are kept at least `seconds` (the dev server creates its namespace with one day):
+ * a batch's run must outlive the Kafka records it was made from.
+ */
+export async function ensureRetention(config: Config, seconds: number): Promise<void> {
+  const client = await connectClient(config.temporal);
+  try {
+    const namespace = config.temporal.namespace;
+    const described = await client.workflowService.describeNamespace({ namespace });
+    const current = Number(described.config?.workflowExecutionRetentionTtl?.seconds ?? 0);
+    if (current >= seconds) return;
+    await client.workflowService.updateNamespace({ namespace, config: { workflowExecutionRetentionTtl: msToTs(seconds * 1000) } });
+  } finally {
+    await client.connection.close();
+  }
 }
 
 export async function temporalAnswers(config: Config, layout: StackLayout): Promise<boolean> {

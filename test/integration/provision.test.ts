@@ -2,14 +2,16 @@
  * Provisioning with the real steps (Maven fetching Kafka's jars, go building the Temporal CLI)
  * on an empty STACK_CACHE_DIR of this test's own, and a stack of its own (STACK_DIR, ports):
  * interrupted at any moment it leaves nothing running and the next run takes it up; two
- * `npm run stack:up` at once both succeed and fetch and build once. Go's module and build caches are shared, so a build takes seconds.
+ * `npm run stack:up` at once both succeed and fetch and build once; the stack's Temporal keeps
+ * closed runs as long as its Kafka keeps records. Go's module and build caches are shared, so a build takes seconds.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Environment } from '../../src/config';
+import { connectClient } from '../../src/clients/temporal';
+import { loadConfig, type Environment } from '../../src/config';
 import { withDeadline } from '../../src/process/wait';
-import { TEMPORAL_CLI_VERSION } from '../../src/stack/layout';
+import { KAFKA_LOG_RETENTION_HOURS, TEMPORAL_CLI_VERSION } from '../../src/stack/layout';
 import { killLaunched, launch, lockIsFree, pathWithoutTemporal, processesWithEnvironment, ROOT, type Launched } from '../helpers/provisioning';
 import { waitFor } from '../helpers/wait';
 
@@ -115,6 +117,19 @@ describe('provisioning on an empty cache', function () {
     } finally {
       killLaunched(first);
       killLaunched(second);
+    }
+  });
+
+  it("keeps Temporal's closed runs at least as long as Kafka keeps records", async () => {
+    const properties = readFileSync(join(DIR, 'stack', 'kafka', 'server.properties'), 'utf8');
+    assert.match(properties, new RegExp(`^log\\.retention\\.hours=${KAFKA_LOG_RETENTION_HOURS}$`, 'm'));
+    const config = loadConfig(env);
+    const client = await connectClient(config.temporal);
+    try {
+      const described = await client.workflowService.describeNamespace({ namespace: config.temporal.namespace });
+      assert.equal(Number(described.config?.workflowExecutionRetentionTtl?.seconds), KAFKA_LOG_RETENTION_HOURS * 3600);
+    } finally {
+      await client.connection.close();
     }
   });
 });
