@@ -59,9 +59,13 @@ export async function ensureDebianPackages(
           const still = missing();
           if (still.length === 0) return;
           // A run of dpkg cut off half-way (a Ctrl-C, a kill) must be finished before apt installs anything.
-          await runStep(dpkg, ['--configure', '-a'], step);
-          await runStep(apt, ['-qq', ...APT_LOCK_TIMEOUT, 'update'], step);
-          await runStep(apt, ['-qq', ...APT_LOCK_TIMEOUT, 'install', '-y', '--no-install-recommends', ...still.map((p) => p.name)], step);
+          await runStep(dpkg, ['--configure', '-a'], { ...step, label: 'dpkg --configure -a' });
+          await runStep(apt, ['-qq', ...APT_LOCK_TIMEOUT, 'update'], { ...step, label: 'apt-get update' });
+          const wanted = still.map((p) => p.name);
+          await runStep(apt, ['-qq', ...APT_LOCK_TIMEOUT, 'install', '-y', '--no-install-recommends', ...wanted], {
+            ...step,
+            label: `apt-get install ${wanted.join(' ')}`,
+          });
         },
         {
           retries: 6,

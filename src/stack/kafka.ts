@@ -85,6 +85,7 @@ async function ensureKafkaJars(config: Config, layout: StackLayout, signal: Abor
         writeFileSync(join(staging, 'pom.xml'), kafkaPom());
         report(`Fetching Apache Kafka ${KAFKA_VERSION} jars from Maven Central into ${home} (first run only)…`);
         await runStep(mvn, ['-q', '-B', '-Dstyle.color=never', 'dependency:copy-dependencies', '-DincludeScope=runtime', '-DoutputDirectory=libs'], {
+          label: "Maven, fetching Kafka's jars",
           cwd: staging,
           signal,
           guard: lock,

@@ -30,6 +30,8 @@ export class StepFailedError extends PipelineError {
 }
 
 export interface StepOptions {
+  /** What the command does, for messages ("apt-get update"); the command's name by default. */
+  label?: string;
   cwd?: string;
   env?: Environment;
   signal?: AbortSignal;
@@ -46,7 +48,7 @@ export interface StepOptions {
  * with CancelledError once it is gone.
  */
 export function runStep(command: string, args: string[], options: StepOptions = {}): Promise<string> {
-  const label = `${basename(command)} ${args.find((a) => !a.startsWith('-')) ?? ''}`.trim();
+  const label = options.label ?? basename(command);
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) {
       reject(new CancelledError(label, options.signal.reason));

@@ -104,6 +104,7 @@ export async function ensureTemporalCli(
           {
             // go's work folder in the staging folder too, so that a killed build leaves nothing in /tmp.
             env: { GOBIN: join(staging, 'bin'), GOTMPDIR: join(staging, 'tmp'), CGO_ENABLED: '0', GOFLAGS: '-mod=mod' },
+            label: 'go install of the Temporal CLI',
             signal,
             guard: lock,
           },

@@ -1,9 +1,10 @@
 /**
  * Provisioning with the real steps (Maven fetching Kafka's jars, go building the Temporal CLI)
  * on an empty STACK_CACHE_DIR of this test's own, and a stack of its own (STACK_DIR, ports):
- * interrupted at any moment it leaves nothing running and the next run takes it up; two
- * `npm run stack:up` at once both succeed and fetch and build once; the stack's Temporal keeps
- * closed runs as long as its Kafka keeps records. Go's module and build caches are shared, so a build takes seconds.
+ * interrupted at any moment, or failing in one step, it leaves nothing running and the next run
+ * takes it up; two `npm run stack:up` at once both succeed and fetch and build once; the stack's
+ * Temporal keeps closed runs as long as its Kafka keeps records. Go's module and build caches are
+ * shared, so a build takes seconds.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -93,6 +94,26 @@ describe('provisioning on an empty cache', function () {
         [],
         'the staging folders (including those the killed command left) are gone',
       );
+    } finally {
+      killLaunched(run);
+    }
+  });
+
+  it('a failing step stops the others: Maven fails, the CLI build stops with it, and nothing is left running', async () => {
+    // Maven fails at once, for a real reason: its local repository cannot be created.
+    const run = launch([join(ROOT, 'scripts', 'run.mjs'), 'stack', 'up'], { ...env, MAVEN_OPTS: '-Dmaven.repo.local=/proc/no-such-repository' });
+    try {
+      const { code } = await withDeadline(run.exited, 120_000, 'the failing stack up to exit');
+      assert.equal(code, 1, run.output());
+      assert.match(run.output(), /Building the Temporal CLI/);
+      assert.match(run.output(), /Maven, fetching Kafka's jars failed \(exit code 1\)/);
+      await waitFor(() => leftovers().length === 0, { timeoutMs: 5_000, intervalMs: 100, message: () => JSON.stringify(leftovers(), null, 1) });
+      assert.ok(!existsSync(join(CACHE, `temporal-cli-${TEMPORAL_CLI_VERSION}`)), 'the build was stopped, not finished');
+      assert.deepEqual(
+        readdirSync(CACHE).filter((name) => name.endsWith('.partial')),
+        [],
+      );
+      assert.ok(lockIsFree(join(CACHE, 'locks', 'temporal-cli.lock')));
     } finally {
       killLaunched(run);
     }
