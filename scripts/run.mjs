@@ -21,6 +21,7 @@ const entries = {
   tail: 'lib/src/cli/tail.js',
   bench: 'lib/src/cli/bench.js',
   dashboard: 'lib/src/dashboard/main.js',
+  temporal: 'lib/src/cli/temporal.js',
 };
 
 function fail(sentence) {

@@ -3,8 +3,9 @@
  * on an empty STACK_CACHE_DIR of this test's own, and a stack of its own (STACK_DIR, ports):
  * interrupted at any moment, or failing in one step, it leaves nothing running and the next run
  * takes it up; two `npm run stack:up` at once both succeed and fetch and build once; the stack's
- * Temporal keeps closed runs as long as its Kafka keeps records. Go's module and build caches are
- * shared, so a build takes seconds.
+ * Temporal keeps closed runs as long as its Kafka keeps records; `npm run temporal` builds the CLI
+ * when it is missing; and every command the README and the start banner give works as typed. Go's
+ * module and build caches are shared, so a build takes seconds.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -153,4 +154,122 @@ describe('provisioning on an empty cache', function () {
       await client.connection.close();
     }
   });
+
+  it('`npm run temporal` builds the CLI when it is missing, runs it with the arguments given, and passes its exit code on', async () => {
+    const cache = join(DIR, 'cache-cli');
+    const own = { ...env, STACK_CACHE_DIR: cache };
+    try {
+      const version = launch('npm run --silent temporal -- --version', own);
+      const { code } = await withDeadline(version.exited, 240_000, 'npm run temporal -- --version');
+      assert.equal(code, 0, version.output());
+      assert.match(version.output(), /Building the Temporal CLI/);
+      assert.match(version.output(), new RegExp(`temporal version ${TEMPORAL_CLI_VERSION.replace(/\./g, '\\.')}`));
+      // Pointed at this stack (TEMPORAL_ADDRESS), a failing command fails the same way through npm.
+      const missing = launch('npm run --silent temporal -- workflow describe --workflow-id no-such-workflow', own);
+      const failed = await withDeadline(missing.exited, 60_000, 'npm run temporal -- workflow describe');
+      assert.equal(failed.code, 1, missing.output());
+      assert.match(missing.output(), /not found/i);
+      assert.doesNotMatch(missing.output(), /Building the Temporal CLI/, 'built once');
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
+  });
+
+  it('every command the README and the start banner give works as typed, with `npm start` running', async () => {
+    // A summary every 2 s instead of 60, so that the Temporal query has one to answer soon.
+    const startEnv = { ...env, SUMMARY_INTERVAL_SECONDS: '2' };
+    const start = launch('npm start', startEnv);
+    try {
+      const banner = await waitFor(() => /The login pipeline is running[\s\S]*?\n─{20,}/.exec(start.output())?.[0], {
+        timeoutMs: 180_000,
+        message: () => `the banner of npm start:\n${start.output().slice(-3000)}`,
+      });
+      const fromBanner = [...banner.matchAll(/^ {3}(npm run \S.*?)(?: {2,}\S.*)?$/gm)].map((m) => m[1]!.trim());
+      assert.deepEqual(fromBanner, [
+        'npm run tail',
+        'npm run tail -- --topic user-login-dlq',
+        'npm run query',
+        'npm run temporal -- workflow query --workflow-id login-insights --type latestSummary',
+        `npm run temporal -- workflow list --query 'BatchTopic="user-login"'`,
+      ]);
+      const fromReadme = readmeCommands();
+      const untried = fromReadme.filter((c) => !NOT_RUN_HERE.has(c) && !fromBanner.includes(c));
+      assert.deepEqual(untried, [], `README commands this test neither runs nor says why not`);
+      for (const command of fromBanner) await worksAsTyped(command, startEnv);
+      start.interrupt('SIGINT');
+      await stoppedByCtrlC(start, 'npm start', 60_000);
+      assert.match(start.output(), /Stopped\. State is kept in/);
+    } finally {
+      killLaunched(start);
+    }
+  });
 });
+
+/**
+ * After a Ctrl-C the command has stopped, entirely: npm itself ends by the SIGINT (as for any npm
+ * script: a shell shows 130), the command it ran with code 0 after its graceful stop.
+ */
+async function stoppedByCtrlC(run: Launched, command: string, timeoutMs: number): Promise<void> {
+  const { code, signal } = await withDeadline(run.exited, timeoutMs, `"${command}" to stop on Ctrl-C`);
+  assert.ok(code === 0 || signal === 'SIGINT', `"${command}" stopped by Ctrl-C (code ${code}, signal ${signal}):\n${run.output().slice(-3000)}`);
+  await run.gone(timeoutMs);
+  assert.doesNotMatch(run.output(), /npm (ERR!|error)|exited \(code [1-9]/, run.output().slice(-3000));
+}
+
+/** README commands this test does not run, and why. */
+const NOT_RUN_HERE = new Map([
+  ['npm start', 'the test above runs it'],
+  ['npm test', 'it runs this test'],
+  ['docker compose up -d --build', 'no Docker on the test machines'],
+]);
+
+/** Every command line of the README's `sh` blocks, comments dropped. */
+function readmeCommands(): string[] {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  return [...readme.matchAll(/^```sh\n([\s\S]*?)^```/gm)].flatMap((block) =>
+    block[1]!
+      .split('\n')
+      .map((line) => line.replace(/\s+#.*$/, '').trim())
+      .filter(Boolean),
+  );
+}
+
+/** What each command shows when it works; a command without an entry here fails the test. */
+const EXPECTED: { command: RegExp; shows: RegExp; runsUntilStopped?: boolean }[] = [
+  { command: /^npm run tail$/, shows: /processed-topic\[\d+\]@\d+/, runsUntilStopped: true },
+  { command: /^npm run tail -- --topic user-login-dlq$/, shows: /Tailing user-login-dlq/, runsUntilStopped: true },
+  { command: /^npm run query$/, shows: /2\.3\.0/ },
+  { command: /workflow query --workflow-id login-insights --type latestSummary$/, shows: /"logins":\s*[1-9]/ },
+  { command: /workflow list --query 'BatchTopic="user-login"'$/, shows: /batch\/login-pipeline\/user-login\/0\/\d+/ },
+];
+
+/**
+ * Runs the command through sh in the clone: it exits 0 and shows what it should (tried again
+ * while the pipeline has not produced it yet); one that tails is stopped with Ctrl-C and must exit 0.
+ */
+async function worksAsTyped(command: string, env: Environment): Promise<void> {
+  const expected = EXPECTED.find((e) => e.command.test(command));
+  assert.ok(expected, `no expectation for the command "${command}": add one to EXPECTED`);
+  if (expected.runsUntilStopped) {
+    const run = launch(command, env);
+    try {
+      await waitFor(() => expected.shows.test(run.output()), { timeoutMs: 60_000, message: () => `"${command}" to show ${expected.shows}:\n${run.output()}` });
+      run.interrupt('SIGINT');
+      await stoppedByCtrlC(run, command, 30_000);
+    } finally {
+      killLaunched(run);
+    }
+    return;
+  }
+  let last = '';
+  await waitFor(
+    async () => {
+      const run = launch(command, env);
+      const { code } = await withDeadline(run.exited, 60_000, `"${command}"`);
+      last = run.output();
+      assert.equal(code, 0, `"${command}" exits 0:\n${last}`);
+      return expected.shows.test(last);
+    },
+    { timeoutMs: 60_000, intervalMs: 1_000, message: () => `"${command}" to show ${expected.shows}:\n${last}` },
+  );
+}
