@@ -9,6 +9,7 @@ export const ROOT = resolve(__dirname, '..', '..', '..');
 
 export interface RunningProcess {
   pid: number;
+  ppid: number;
   command: string;
 }
 
@@ -25,10 +26,11 @@ export function processesWithEnvironment(name: string, value: string): RunningPr
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state === 'Z') continue;
       if (!readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(wanted)) continue;
       const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim();
-      found.push({ pid: Number(entry), command });
+      found.push({ pid: Number(entry), ppid: Number(ppid), command });
     } catch {
       // Gone meanwhile.
     }
@@ -43,9 +45,9 @@ export function processesInGroup(pgid: number): RunningProcess[] {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const [state, ppid, group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (state === 'Z' || Number(group) !== pgid) continue;
-      found.push({ pid: Number(entry), command: readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim() });
+      found.push({ pid: Number(entry), ppid: Number(ppid), command: readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim() });
     } catch {
       // Gone meanwhile.
     }

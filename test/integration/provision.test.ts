@@ -8,8 +8,9 @@
  * module and build caches are shared, so a build takes seconds.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { connectClient } from '../../src/clients/temporal';
 import { loadConfig, type Environment } from '../../src/config';
 import { withDeadline } from '../../src/process/wait';
@@ -69,15 +70,50 @@ describe('provisioning on an empty cache', function () {
     try {
       run.child.kill('SIGKILL');
       await run.exited;
+      // Within a second (it takes some 40 ms): go and Maven left alone would die too, but only
+      // seconds later, of a SIGPIPE when they next write to their dead parent's pipes, or never.
       await waitFor(() => leftovers().length === 0, {
-        timeoutMs: 15_000,
-        intervalMs: 100,
+        timeoutMs: 1_000,
+        intervalMs: 20,
         message: () => `no process of the killed command to remain: ${JSON.stringify(leftovers(), null, 1)}`,
       });
       for (const step of ['kafka-jars', 'temporal-cli']) assert.ok(lockIsFree(join(CACHE, 'locks', `${step}.lock`)), `the ${step} lock is free`);
-      assert.ok(existsSync(join(CACHE, `temporal-cli-${TEMPORAL_CLI_VERSION}.partial`)), 'it was killed half-way through the build');
+      const staging = join(CACHE, `temporal-cli-${TEMPORAL_CLI_VERSION}.partial`);
+      assert.ok(existsSync(staging), 'it was killed half-way through the build');
+      // A go left running would have finished its build into the staging folder (its GOBIN).
+      assert.ok(!existsSync(join(staging, 'bin', 'temporal')), 'the build was stopped with its command, not left to finish');
     } finally {
       killLaunched(run);
+    }
+  });
+
+  it('killed (SIGKILL) while waiting for a lock another command holds, leaves nothing waiting', async () => {
+    // Another command building the CLI, as long as this test wants: a flock(1) on the same lock.
+    const lockFile = join(CACHE, 'locks', 'temporal-cli.lock');
+    mkdirSync(dirname(lockFile), { recursive: true });
+    const other = spawn('flock', ['--exclusive', lockFile, 'sleep', '600'], { detached: true, stdio: 'ignore' });
+    const waiter = launch([join(ROOT, 'scripts', 'run.mjs'), 'stack', 'up'], env);
+    try {
+      await waitFor(() => !lockIsFree(lockFile), { timeoutMs: 10_000, message: 'the other command to hold the lock' });
+      await waitFor(() => /Waiting for another command.* that is building the Temporal CLI/.test(waiter.output()), {
+        timeoutMs: 60_000,
+        message: () => `the command to wait for the lock:\n${waiter.output()}`,
+      });
+      waiter.child.kill('SIGKILL');
+      await waiter.exited;
+      // Its flock waiting for the lock dies with it (setpriv --pdeathsig), its Maven with its guard.
+      await waitFor(() => leftovers().length === 0, {
+        timeoutMs: 15_000,
+        intervalMs: 100,
+        message: () => `nothing of the killed command to wait or run: ${JSON.stringify(leftovers(), null, 1)}`,
+      });
+    } finally {
+      killLaunched(waiter);
+      try {
+        process.kill(-other.pid!, 'SIGKILL'); // flock and its sleep, which holds the lock too
+      } catch {
+        /* already gone */
+      }
     }
   });
 
