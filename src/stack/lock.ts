@@ -122,6 +122,8 @@ async function acquire(file: string, what: string, options: LockOptions): Promis
     options.signal?.removeEventListener('abort', onAbort);
     if (!held) {
       holder.kill('SIGKILL');
+      // Its sh may have started in the meantime, holding the lock until its stdin ends.
+      holder.stdin.end();
       await exited;
     }
   }
