@@ -2,8 +2,10 @@
 // Entry point of every npm script: on a fresh clone it installs the dependencies and builds
 // the TypeScript once, then runs the command's compiled module in this same process (so that
 // signals reach it directly). Plain Node on purpose: nothing is installed when this runs.
+// Two commands started at once on a fresh clone install and build once: that part runs under a
+// lock (util-linux's flock, when there is one) and checks again inside it.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -21,6 +23,7 @@ const entries = {
   dashboard: 'lib/src/dashboard/main.js',
   dlq: 'lib/src/cli/dlq.js',
   reconcile: 'lib/src/cli/reconcile.js',
+  temporal: 'lib/src/cli/temporal.js',
 };
 
 function fail(sentence) {
@@ -53,17 +56,26 @@ function newestIn(dir) {
   return newest;
 }
 
+const buildStamp = join(root, 'lib', '.buildstamp');
+
+function dependenciesCurrent() {
+  return mtime(join(root, 'node_modules', '.package-lock.json')) >= mtime(join(root, 'package-lock.json'));
+}
+
+function buildCurrent() {
+  const sources = Math.max(newestIn(join(root, 'src')), newestIn(join(root, 'test')), mtime(join(root, 'tsconfig.json')), mtime(join(root, 'package-lock.json')));
+  return mtime(buildStamp) >= sources;
+}
+
 function ensureDependencies() {
-  const installed = join(root, 'node_modules', '.package-lock.json');
-  if (mtime(installed) >= mtime(join(root, 'package-lock.json'))) return;
+  if (dependenciesCurrent()) return;
   process.stderr.write('Installing dependencies (npm ci)…\n');
   run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']);
 }
 
 function ensureBuild() {
-  const stamp = join(root, 'lib', '.buildstamp');
-  const sources = Math.max(newestIn(join(root, 'src')), newestIn(join(root, 'test')), mtime(join(root, 'tsconfig.json')), mtime(join(root, 'package-lock.json')));
-  if (mtime(stamp) >= sources) return;
+  const stamp = buildStamp;
+  if (buildCurrent()) return;
   process.stderr.write('Building (tsc, workflow bundle)…\n');
   run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
   // The Redis scripts, and the workflow bundle prebuilt so that workers need not load webpack.
@@ -71,12 +83,30 @@ function ensureBuild() {
   writeFileSync(stamp, new Date().toISOString());
 }
 
+/** Installs and builds what is out of date; under a lock in .data/, so that a second command waits and finds it done. */
+function prepare() {
+  if (dependenciesCurrent() && buildCurrent()) return;
+  const flock = ['/usr/bin/flock', '/bin/flock'].find(existsSync);
+  if (!flock) {
+    ensureDependencies();
+    ensureBuild();
+    return;
+  }
+  // Not in node_modules/ or lib/: npm ci and tsc replace those, and a lock on a replaced file locks nothing.
+  mkdirSync(join(root, '.data'), { recursive: true });
+  run(flock, [join(root, '.data', 'prepare.lock'), process.execPath, fileURLToPath(import.meta.url), '--prepare']);
+}
+
 checkNode();
 const [command, ...args] = process.argv.slice(2);
+if (command === '--prepare') {
+  ensureDependencies();
+  ensureBuild();
+  process.exit(0);
+}
 const entry = entries[command];
 if (!entry) fail(`Unknown command "${command}"; one of: ${Object.keys(entries).join(', ')}.`);
-ensureDependencies();
-ensureBuild();
+prepare();
 process.chdir(root);
 process.argv = [process.argv[0], join(root, entry), ...args];
 await import(pathToFileURL(join(root, entry)).href);

@@ -69,6 +69,18 @@ export class CancelledError extends PipelineError {
   }
 }
 
+/** A command was stopped by a signal (Ctrl-C, SIGTERM) before its work was done. */
+export class InterruptedError extends PipelineError {
+  override name = 'InterruptedError';
+  constructor(
+    readonly signal: string,
+    sentence: string,
+    cause?: unknown,
+  ) {
+    super(sentence, { cause });
+  }
+}
+
 /** Whether trying again can help. Errors not of our family are treated as transient. */
 export function isRetriable(err: unknown): boolean {
   if (err instanceof PipelineError) return err.retriable;

@@ -83,7 +83,9 @@ function launch(component: Component): { component: Component; child: ChildProce
 
 function printWhereToLook(config: Config, dashboardUrl: string): void {
   const ui = config.temporal.uiUrl;
-  const batches = `${ui}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows?query=${encodeURIComponent(`BatchTopic="${config.kafka.inputTopic}"`)}`;
+  const batchQuery = `BatchTopic="${config.kafka.inputTopic}"`;
+  const batches = `${ui}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows?query=${encodeURIComponent(batchQuery)}`;
+  // Commands as a user types them in another terminal: `temporal` through npm, which runs the CLI the stack built.
   console.log(`
 ────────────────────────────────────────────────────────────────────────────
  The login pipeline is running: ${config.kafka.inputTopic} → Temporal → ${config.kafka.outputTopic} / ${config.kafka.dlqTopic}
@@ -94,16 +96,23 @@ function printWhereToLook(config: Config, dashboardUrl: string): void {
  In another terminal:
 ${commands([
     ['npm run tail', 'processed logins and summaries'],
-    [`npm run tail -- --topic ${config.kafka.dlqTopic}`, 'dead letters, with their reasons'],
+    [`npm run tail -- --topic ${shellWord(config.kafka.dlqTopic)}`, 'dead letters, with their reasons'],
     ['npm run query', `the last ${config.summary.windowSeconds} s per app version, from Redis`],
-    [`temporal workflow query --workflow-id ${config.temporal.insightsWorkflowId} --type latestSummary`, ''],
   ])}
+ The latest summary, and the batches of ${config.kafka.inputTopic}, from Temporal:
+   npm run temporal -- workflow query --workflow-id ${shellWord(config.temporal.insightsWorkflowId)} --type latestSummary
+   npm run temporal -- workflow list --query ${shellWord(batchQuery)}
  A summary is published to ${config.kafka.outputTopic} every ${config.summary.intervalSeconds} s. Ctrl-C stops everything.
 ────────────────────────────────────────────────────────────────────────────
 `);
 }
 
 function commands(rows: [string, string][]): string {
-  const width = Math.max(...rows.filter(([, what]) => what).map(([command]) => command.length));
-  return rows.map(([command, what]) => `   ${what ? command.padEnd(width) : command}  ${what}`.trimEnd()).join('\n');
+  const width = Math.max(...rows.map(([command]) => command.length));
+  return rows.map(([command, what]) => `   ${command.padEnd(width)}  ${what}`.trimEnd()).join('\n');
+}
+
+/** A word as a POSIX shell reads it back unchanged: quoted when it holds anything but safe characters. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }

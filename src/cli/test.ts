@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { loadConfig } from '../config';
-import { ensureChromium } from '../stack/chromium';
+import { CHROMIUM_PACKAGE } from '../stack/chromium';
 import { stackUp } from '../stack/stack';
 import { runMain } from '../process/main';
 
@@ -13,7 +13,8 @@ const DEFAULT_SPEC = ['lib/test/unit/**/*.test.js', 'lib/test/integration/**/*.t
 runMain(async () => {
   const config = loadConfig();
   console.log('Provisioning the local stack…');
-  await Promise.all([stackUp(config), ensureChromium(config.stack.searchPath)]);
+  // Chromium in the same apt transaction as the stack's packages: two apt-get at once fail.
+  await stackUp(config, console.log, { packages: [CHROMIUM_PACKAGE] });
   const mocha = require.resolve('mocha/bin/mocha.js');
   const args = process.argv.slice(2);
   const files = args.some((a) => a.endsWith('.js')) ? [] : DEFAULT_SPEC;

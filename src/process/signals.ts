@@ -45,3 +45,30 @@ export function onShutdownSignals(logger: Logger, stop: () => Promise<void>): vo
     },
   );
 }
+
+/**
+ * Runs work that must not be cut off half-way by Ctrl-C (provisioning: a download, a build, an
+ * apt transaction). While it runs, the first SIGINT/SIGTERM aborts its signal instead of ending
+ * the process, so that it stops its children and cleans up before it rejects; a deliberate second
+ * signal exits at once. The handlers are gone once it settles.
+ */
+export async function abortOnSignals<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  let firstAt: number | undefined;
+  const handler = (signal: NodeJS.Signals) => {
+    if (firstAt === undefined) {
+      firstAt = Date.now();
+      controller.abort(signal);
+    } else if (Date.now() - firstAt > DUPLICATE_SIGNAL_WINDOW_MS) {
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  try {
+    return await work(controller.signal);
+  } finally {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  }
+}

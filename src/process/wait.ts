@@ -7,13 +7,13 @@ import { CancelledError, DeadlineExceededError } from '../errors';
 
 /**
  * Resolves after `ms`, or rejects with CancelledError when `signal` aborts first. The timer keeps
- * the process alive, as any work under way does: a command waiting for a service must not end
- * half done because nothing else is pending. Deadlines that lose their race are aborted
- * (withDeadline), so they never hold an exit up.
+ * the process alive, as the code awaiting it expects: a process with nothing else pending exits
+ * in the middle of an unreferenced wait, silently and with code 0 (`stack:down` stopped after its
+ * first SIGTERM). `ref: false` is for a timer that only bounds something else (withDeadline's).
  */
-export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+export async function sleep(ms: number, signal?: AbortSignal, options: { ref?: boolean } = {}): Promise<void> {
   try {
-    await delay(Math.max(0, ms), undefined, { signal });
+    await delay(Math.max(0, ms), undefined, { ref: options.ref ?? true, signal });
   } catch (err) {
     if (signal?.aborted) throw new CancelledError('A wait', signal.reason);
     throw err;
@@ -68,7 +68,7 @@ export async function withDeadline<T>(promise: Promise<T>, ms: number, what: str
   try {
     return await Promise.race([
       promise,
-      sleep(ms, timeout.signal).then(() => {
+      sleep(ms, timeout.signal, { ref: false }).then(() => {
         throw new DeadlineExceededError(`${what} took longer than ${ms} ms`);
       }),
     ]);

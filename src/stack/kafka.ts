@@ -1,12 +1,14 @@
 /** Apache Kafka from its jars (Maven Central): a single-node KRaft broker. */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Config } from '../config';
 import { createKafka } from '../clients/kafka';
 import { PrerequisiteError, StackStartError } from '../errors';
-import { hostAndPort, KAFKA_VERSION, SCALA_VERSION, type StackLayout } from './layout';
-import { runSync, runVisible, startDetached, which } from './proc';
+import { cacheLock, hostAndPort, KAFKA_LOG_RETENTION_HOURS, KAFKA_VERSION, SCALA_VERSION, type StackLayout } from './layout';
+import { withLock } from './lock';
+import { runSync, startDetached, which } from './proc';
+import { runStep } from './provision';
 import type { Service } from './service';
 
 /**
@@ -30,7 +32,7 @@ export function kafkaService(config: Config, layout: StackLayout, secure?: Secur
     proc: layout.kafka,
     startTimeoutMs: 90_000,
     isHealthy: () => kafkaAnswers(config),
-    install: () => ensureKafkaJars(config, layout),
+    install: (signal) => ensureKafkaJars(config, layout, signal),
     start: () => startKafka(config, layout, host, port, secure),
   };
 }
@@ -55,27 +57,47 @@ function requireJava(config: Config): string {
   return java;
 }
 
-async function ensureKafkaJars(config: Config, layout: StackLayout): Promise<void> {
+async function ensureKafkaJars(config: Config, layout: StackLayout, signal: AbortSignal): Promise<void> {
   requireJava(config);
-  if (existsSync(join(layout.kafkaLibs, `kafka_${SCALA_VERSION}-${KAFKA_VERSION}.jar`)) || config.stack.kafkaHome) {
-    if (config.stack.kafkaHome && !existsSync(layout.kafkaLibs)) {
+  if (config.stack.kafkaHome) {
+    if (!existsSync(layout.kafkaLibs)) {
       throw new PrerequisiteError(`KAFKA_HOME is set to ${config.stack.kafkaHome}, but it has no libs/ folder of Kafka jars.`);
     }
     return;
   }
+  const brokerJar = join(layout.kafkaLibs, `kafka_${SCALA_VERSION}-${KAFKA_VERSION}.jar`);
+  if (existsSync(brokerJar)) return;
   const mvn = which('mvn', config.stack.searchPath);
   if (!mvn) throw new PrerequisiteError('Kafka is fetched from Maven Central with Maven: install Maven (Debian: apt-get install maven), or set KAFKA_HOME to a Kafka installation.');
-  const home = join(layout.kafkaLibs, '..');
-  const staging = `${home}.partial`;
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging, { recursive: true });
-  writeFileSync(join(staging, 'pom.xml'), kafkaPom());
-  console.log(`Fetching Apache Kafka ${KAFKA_VERSION} jars from Maven Central into ${home} (first run only)…`);
-  await runVisible(mvn, ['-q', '-B', '-Dstyle.color=never', 'dependency:copy-dependencies', '-DincludeScope=runtime', '-DoutputDirectory=libs'], {
-    cwd: staging,
-  });
-  rmSync(home, { recursive: true, force: true });
-  renameSync(staging, home);
+  const report = (line: string) => process.stderr.write(`${line}\n`);
+  await withLock(
+    cacheLock(config, 'kafka-jars'),
+    "fetching Apache Kafka's jars",
+    async (lock) => {
+      // The command we waited for may have fetched them.
+      if (existsSync(brokerJar)) return;
+      const home = dirname(layout.kafkaLibs);
+      // What an interrupted fetch left is ours now: start it again from nothing.
+      const staging = `${home}.partial`;
+      rmSync(staging, { recursive: true, force: true });
+      mkdirSync(staging, { recursive: true });
+      try {
+        writeFileSync(join(staging, 'pom.xml'), kafkaPom());
+        report(`Fetching Apache Kafka ${KAFKA_VERSION} jars from Maven Central into ${home} (first run only)…`);
+        await runStep(mvn, ['-q', '-B', '-Dstyle.color=never', 'dependency:copy-dependencies', '-DincludeScope=runtime', '-DoutputDirectory=libs'], {
+          label: "Maven, fetching Kafka's jars",
+          cwd: staging,
+          signal,
+          guard: lock,
+        });
+        rmSync(home, { recursive: true, force: true });
+        renameSync(staging, home);
+      } finally {
+        rmSync(staging, { recursive: true, force: true });
+      }
+    },
+    { searchPath: config.stack.searchPath, signal, report },
+  );
 }
 
 /** The broker and an SLF4J binding: without one, Kafka 3.9 logs nothing at all. */
@@ -173,7 +195,7 @@ default.replication.factor=1
 group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=4
-log.retention.hours=168
+log.retention.hours=${KAFKA_LOG_RETENTION_HOURS}
 log.segment.bytes=268435456
 `;
 }

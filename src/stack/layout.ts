@@ -6,6 +6,12 @@ import type { ManagedProcess } from './proc';
 export const KAFKA_VERSION = '3.9.1';
 export const SCALA_VERSION = '2.13';
 export const TEMPORAL_CLI_VERSION = '1.5.1';
+/**
+ * How long the local broker keeps a topic's records (log.retention.hours). Temporal keeps closed
+ * runs at least as long (the namespace's retention), so that a batch can be traced from its records
+ * to its run for as long as the records exist.
+ */
+export const KAFKA_LOG_RETENTION_HOURS = 168;
 
 export interface StackLayout {
   dir: string;
@@ -42,6 +48,16 @@ export function stackLayout(config: Config): StackLayout {
       : join(cacheDir, `kafka_${SCALA_VERSION}-${KAFKA_VERSION}`, 'libs'),
     temporalBinary: join(cacheDir, `temporal-cli-${TEMPORAL_CLI_VERSION}`, 'temporal'),
   };
+}
+
+/** The lock of one provisioning step shared by every clone on the machine (the cache's downloads and builds, apt). */
+export function cacheLock(config: Config, step: string): string {
+  return join(config.stack.cacheDir, 'locks', `${step}.lock`);
+}
+
+/** The lock for starting one service of this STACK_DIR. */
+export function startLock(layout: StackLayout, proc: ManagedProcess): string {
+  return join(layout.dir, 'run', `${proc.name}.lock`);
 }
 
 export function hostAndPort(address: string): { host: string; port: number } {

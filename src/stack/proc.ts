@@ -124,17 +124,6 @@ export function isExecutable(path: string): boolean {
   }
 }
 
-/** Runs a long command with its output shown to the user; rejects when it fails. */
-export function runVisible(command: string, args: string[], options: { cwd?: string; env?: Environment } = {}): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: childEnvironment(options.env), stdio: ['ignore', 'inherit', 'inherit'] });
-    child.on('error', reject);
-    child.on('exit', (code, signal) =>
-      code === 0 ? resolvePromise() : reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`})`)),
-    );
-  });
-}
-
 /** Runs a command to completion, returning its exit status and combined output. */
 export function runSync(
   command: string,

@@ -2,9 +2,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Config } from '../config';
 import { createRedis } from '../clients/redis';
-import { PrerequisiteError } from '../errors';
+import type { DebianPackage } from './apt';
 import type { StackLayout } from './layout';
-import { runVisible, startDetached, which } from './proc';
+import { startDetached, which } from './proc';
 import type { Service } from './service';
 
 /** TLS for trying rediss:// clients locally: the server's certificate and key (PEM). */
@@ -23,10 +23,8 @@ export function redisService(config: Config, layout: StackLayout, tls?: RedisTls
     address: `${host}:${port}`,
     proc: layout.redis,
     startTimeoutMs: 20_000,
+    packages: [redisPackage(config)],
     isHealthy: () => redisAnswers(config),
-    install: async () => {
-      redisServer(config) ?? (await installRedis(config));
-    },
     start: async () => {
       mkdirSync(layout.redis.dataDir, { recursive: true });
       writeFileSync(layout.redis.configFile, redisConf(layout, host, port, decodeURIComponent(url.password), tls));
@@ -52,17 +50,8 @@ function redisServer(config: Config): string | undefined {
   return which('redis-server', [...config.stack.searchPath, '/usr/sbin', '/usr/bin']);
 }
 
-async function installRedis(config: Config): Promise<void> {
-  const apt = which('apt-get', [...config.stack.searchPath, '/usr/bin']);
-  if (!apt || process.getuid?.() !== 0) {
-    throw new PrerequisiteError(
-      'Redis is missing: install redis-server (Debian: sudo apt-get install redis-server; macOS: brew install redis), then run this again.',
-    );
-  }
-  console.log("Installing redis-server from Debian's packages (first run only)…");
-  const env = { DEBIAN_FRONTEND: 'noninteractive' };
-  await runVisible(apt, ['-qq', 'update'], { env });
-  await runVisible(apt, ['-qq', 'install', '-y', '--no-install-recommends', 'redis-server'], { env });
+export function redisPackage(config: Config): DebianPackage {
+  return { name: 'redis-server', purpose: 'Redis', present: () => redisServer(config) !== undefined, elsewhere: 'macOS: brew install redis' };
 }
 
 function redisConf(layout: StackLayout, host: string, port: number, password: string, tls?: RedisTls): string {

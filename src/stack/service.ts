@@ -1,3 +1,4 @@
+import type { DebianPackage } from './apt';
 import type { ManagedProcess } from './proc';
 
 /** One service of the local stack, as `stack:up`, `down` and `status` see it. */
@@ -9,7 +10,12 @@ export interface Service {
   extraAddresses?: { label: string; address: string }[];
   proc: ManagedProcess;
   startTimeoutMs: number;
+  /** Debian packages it runs from, installed (when missing) in one apt transaction with the others'. */
+  packages?: DebianPackage[];
   isHealthy(): Promise<boolean>;
-  install(): Promise<void>;
+  /** Downloads or builds what it runs from, under a lock; stops and cleans up when `signal` aborts. */
+  install?(signal: AbortSignal): Promise<void>;
   start(): Promise<void>;
+  /** Settings applied once it answers, when the stack runs it (not to a service found running elsewhere). */
+  configure?(): Promise<void>;
 }

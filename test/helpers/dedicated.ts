@@ -15,6 +15,7 @@ import { becomesTrue } from '../../src/process/wait';
 import { runningPid, signalGroup, stopGracefully } from '../../src/stack/proc';
 import { redisService, type RedisTls } from '../../src/stack/redis';
 import type { Service } from '../../src/stack/service';
+import { prepareServices } from '../../src/stack/stack';
 import { temporalService } from '../../src/stack/temporal';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
@@ -65,7 +66,7 @@ export class DedicatedService {
   async start(): Promise<void> {
     if (await this.service.isHealthy()) return;
     if (runningPid(this.service.proc) === undefined) {
-      await this.service.install();
+      await prepareServices(this.config, [this.service]);
       await this.service.start();
     }
     const ok = await becomesTrue(() => this.service.isHealthy(), this.service.startTimeoutMs, 200);

@@ -65,7 +65,7 @@ describe('graceful shutdown', function () {
 
   it('exits at once on a deliberate second SIGINT, even while the first stop is still under way', async () => {
     // The real signal handling of every entry point, with a stop that never finishes.
-    const script = `require(${JSON.stringify(require.resolve('../../src/shutdown'))}).onShutdownSignals(
+    const script = `require(${JSON.stringify(require.resolve('../../src/process/signals'))}).onShutdownSignals(
       { info: (_, m) => console.log(m), warn() {}, error() {} }, () => new Promise(() => {}));
       console.log('ready'); setInterval(() => {}, 1000);`;
     const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
