@@ -6,8 +6,8 @@
  * `up` started (pid files under STACK_DIR/cluster).
  */
 import type { Config, Environment } from '../../config';
-import { StackStartError } from '../../errors';
-import { becomesTrue } from '../../process/wait';
+import { DeadlineExceededError, StackStartError } from '../../errors';
+import { becomesTrue, waitUntil } from '../../process/wait';
 import { stackLayout } from '../layout';
 import { runningPid, stopGracefully } from '../proc';
 import type { Service } from '../service';
@@ -126,12 +126,17 @@ async function bringUp(service: Service): Promise<ServiceState> {
   if (await service.isHealthy()) return runningPid(service.proc) ? 'already-ours' : 'reused';
   const ours = runningPid(service.proc) !== undefined;
   if (!ours) await service.start();
-  if (!(await becomesTrue(() => service.isHealthy(), service.startTimeoutMs, 300))) {
-    const exited = runningPid(service.proc) === undefined;
-    throw new StackStartError(
-      `${service.label} did not become healthy at ${service.address} within ${service.startTimeoutMs / 1000} s${exited ? ': the process exited' : ''}`,
-      service.proc.logFile,
-    );
+  // Healthy, or our process gone (a port taken, a bad setting): no use waiting out the deadline then.
+  const outcome = await waitUntil(
+    async () => ((await service.isHealthy()) ? 'healthy' : runningPid(service.proc) === undefined ? 'exited' : undefined),
+    { timeoutMs: service.startTimeoutMs, intervalMs: 300, message: `${service.label} to become healthy` },
+  ).catch((err: unknown) => {
+    if (err instanceof DeadlineExceededError) return 'timed out' as const;
+    throw err;
+  });
+  if (outcome === 'exited') throw new StackStartError(`${service.label} exited before it answered at ${service.address}`, service.proc.logFile);
+  if (outcome === 'timed out') {
+    throw new StackStartError(`${service.label} did not become healthy at ${service.address} within ${service.startTimeoutMs / 1000} s`, service.proc.logFile);
   }
   return ours ? 'already-ours' : 'started';
 }
