@@ -99,6 +99,13 @@ async function initDatabaseCluster(config: Config, layout: ClusterLayout, bin: s
   if (process.getuid?.() === 0) {
     const { uid, gid } = await ownerIds();
     chownSync(pg.dir, uid, gid);
+    // A clone under /root (mode 700) is out of the postgres user's reach: say so rather than let initdb fail.
+    const [test, testArgs] = asDatabaseOwner(config, 'test', ['-w', pg.dir, '-a', '-x', pg.dir]);
+    if ((await run(test, testArgs)).status !== 0) {
+      throw new PrerequisiteError(
+        `PostgreSQL runs as the ${POSTGRES_SUPERUSER} user, who cannot reach ${pg.dir}: let it through the folders above (chmod o+x on each) or set STACK_DIR to a folder it can reach.`,
+      );
+    }
   }
   const [command, args] = asDatabaseOwner(config, join(bin, 'initdb'), [
     '-D',
