@@ -82,14 +82,22 @@ describe('cluster profile of the local stack', function () {
     await admin.connect();
     try {
       assert.equal((await admin.describeCluster()).brokers.length, 3);
-      // No replication factor given: the brokers' default applies.
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic: TOPIC, numPartitions: 3 }] });
-      const [topic] = (await admin.fetchTopicMetadata({ topics: [TOPIC] })).topics;
-      for (const partition of topic!.partitions) {
+      // No replication factor given: the brokers' default applies. kafkajs's waitForLeaders gives up
+      // when the broker it asks has not yet heard of the topic (UNKNOWN_TOPIC_OR_PARTITION), which a
+      // broker of three may not have, a moment after another created it: wait here instead.
+      await admin.createTopics({ waitForLeaders: false, topics: [{ topic: TOPIC, numPartitions: 3 }] });
+      const topic = await waitFor(
+        async () => {
+          const [found] = (await admin.fetchTopicMetadata({ topics: [TOPIC] })).topics;
+          return found?.partitions.length === 3 && found.partitions.every((p) => p.leader >= 0 && p.isr.length === 3) ? found : undefined;
+        },
+        { timeoutMs: 30_000, message: `${TOPIC} with a leader and three in-sync replicas per partition` },
+      );
+      for (const partition of topic.partitions) {
         assert.equal(partition.replicas.length, 3, `partition ${partition.partitionId} has three replicas`);
         assert.equal(partition.isr.length, 3, `partition ${partition.partitionId} has all three in sync`);
       }
-      assert.equal(new Set(topic!.partitions.map((p) => p.leader)).size, 3, 'one leader per broker: the transaction spans all three');
+      assert.equal(new Set(topic.partitions.map((p) => p.leader)).size, 3, 'one leader per broker: the transaction spans all three');
       const described = await admin.describeConfigs({
         includeSynonyms: false,
         resources: [{ type: ConfigResourceTypes.TOPIC, name: TOPIC, configNames: ['min.insync.replicas'] }],

@@ -5,7 +5,8 @@
  * transactions survive the loss of any one node.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Config } from '../../config';
 import { createKafka } from '../../clients/kafka';
 import { PrerequisiteError, StackStartError } from '../../errors';
@@ -94,6 +95,8 @@ async function formatStorage(java: string, classpath: string, jvm: string[], lay
     [...jvm, '-cp', classpath, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', node.configFile, '--ignore-formatted'],
     { timeoutMs: 60_000 },
   );
+  mkdirSync(dirname(node.logFile), { recursive: true });
+  appendFileSync(node.logFile, result.output);
   if (result.status !== 0) {
     throw new StackStartError(`Formatting the storage of ${node.name} failed: ${lastLine(result.output)}`, node.logFile);
   }

@@ -69,7 +69,7 @@ export interface ClusterLayout {
   dir: string;
   ports: ClusterPorts;
   kafka: { nodes: KafkaNode[]; clusterIdFile: string };
-  redis: { nodes: RedisNode[] };
+  redis: { nodes: RedisNode[]; createLogFile: string };
   postgres: ManagedProcess & { port: number; dir: string; dataDir: string };
   temporal: ManagedProcess & { dir: string; configDir: string; dynamicConfigFile: string; schemaLogFile: string };
   ui: ManagedProcess & { dir: string; configDir: string };
@@ -104,6 +104,7 @@ export function clusterLayout(config: Config, options: ClusterOptions = {}): Clu
       }),
     },
     redis: {
+      createLogFile: join(dir, 'logs', 'redis-cluster-create.log'),
       nodes: ports.redis.map((port, i) => {
         const name = `redis-${i + 1}`;
         return { ...managed(name), port, dataDir: join(dir, name), configFile: join(dir, name, 'redis.conf') };

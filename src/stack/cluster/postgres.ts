@@ -4,8 +4,8 @@
  * distribution's binaries as a managed process. PostgreSQL refuses to run as root, so as root it
  * runs as the `postgres` user the Debian package creates.
  */
-import { chownSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, chownSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Config } from '../../config';
 import { PrerequisiteError, StackStartError } from '../../errors';
 import { startDetached, which } from '../proc';
@@ -118,9 +118,9 @@ async function initDatabaseCluster(config: Config, layout: ClusterLayout, bin: s
     '--no-locale',
   ]);
   const result = await run(command, args, { timeoutMs: 120_000 });
-  if (result.status !== 0) {
-    throw new StackStartError(`initdb of ${pg.dataDir} failed: ${lastLine(result.output)}`);
-  }
+  mkdirSync(dirname(pg.logFile), { recursive: true });
+  appendFileSync(pg.logFile, result.output);
+  if (result.status !== 0) throw new StackStartError(`initdb of ${pg.dataDir} failed: ${lastLine(result.output)}`, pg.logFile);
 }
 
 export async function postgresAnswers(layout: ClusterLayout): Promise<boolean> {
@@ -137,6 +137,6 @@ export async function psql(layout: ClusterLayout, sql: string, database = 'postg
     ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', HOST, '-p', String(layout.postgres.port), '-U', POSTGRES_SUPERUSER, '-d', database, '-tAc', sql],
     { timeoutMs: 30_000 },
   );
-  if (result.status !== 0) throw new StackStartError(`psql on ${address(layout.postgres.port)} failed: ${result.output.trim()}`, layout.postgres.logFile);
+  if (result.status !== 0) throw new StackStartError(`psql on ${address(layout.postgres.port)} failed: ${lastLine(result.output)}`, layout.postgres.logFile);
   return result.output.trim();
 }

@@ -3,7 +3,8 @@
  * `redis-cli --cluster create` into three masters with one replica each. Each node keeps the
  * cluster's shape in its nodes.conf, so later starts re-form the same cluster by themselves.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Config } from '../../config';
 import { createRedis } from '../../clients/redis';
 import { StackStartError } from '../../errors';
@@ -87,9 +88,12 @@ export async function ensureRedisCluster(config: Config, layout: ClusterLayout):
   if (fresh) {
     const cli = redisCliPath(config);
     if (!cli) throw new StackStartError('redis-cli is missing beside redis-server: install redis-tools (Debian: apt-get install redis-tools).');
-    const result = await run(cli, ['--cluster', 'create', ...redisNodes(layout), '--cluster-replicas', '1', '--cluster-yes'], { timeoutMs: 60_000 });
+    const args = ['--cluster', 'create', ...redisNodes(layout), '--cluster-replicas', '1', '--cluster-yes'];
+    const result = await run(cli, args, { timeoutMs: 60_000 });
+    mkdirSync(dirname(layout.redis.createLogFile), { recursive: true });
+    appendFileSync(layout.redis.createLogFile, `$ redis-cli ${args.join(' ')}\n${result.output}\n`);
     if (result.status !== 0) {
-      throw new StackStartError(`redis-cli --cluster create failed: ${lastLine(result.output)}`, first.logFile);
+      throw new StackStartError(`redis-cli --cluster create failed: ${lastLine(result.output)}`, layout.redis.createLogFile);
     }
   }
   if (!(await becomesTrue(() => redisClusterOk(layout), 30_000, 300))) {
