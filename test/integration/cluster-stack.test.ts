@@ -28,7 +28,7 @@ import { quietTemporalRuntime } from '../helpers/runtime';
 import { waitFor } from '../helpers/wait';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
-/** Kafka 21092-21194, Redis 19001-19006 (bus 29001-29006), Temporal 18933-19290 and UI 20233, PostgreSQL 17432. */
+/** Kafka 13092-13194, Redis 13001-13006 (bus 23001-23006), PostgreSQL 13432, Temporal 13233-13939 and UI 14233. */
 const OPTIONS = { portOffset: 2000 };
 const TOPIC = 'replicated';
 const TASK_QUEUE = 'cluster-test';
@@ -98,10 +98,15 @@ describe('cluster profile of the local stack', function () {
         assert.equal(partition.isr.length, 3, `partition ${partition.partitionId} has all three in sync`);
       }
       assert.equal(new Set(topic.partitions.map((p) => p.leader)).size, 3, 'one leader per broker: the transaction spans all three');
-      const described = await admin.describeConfigs({
-        includeSynonyms: false,
-        resources: [{ type: ConfigResourceTypes.TOPIC, name: TOPIC, configNames: ['min.insync.replicas'] }],
-      });
+      // Asked of any broker, which may still be learning of the topic: again until one answers.
+      const described = await waitFor(
+        () =>
+          admin.describeConfigs({
+            includeSynonyms: false,
+            resources: [{ type: ConfigResourceTypes.TOPIC, name: TOPIC, configNames: ['min.insync.replicas'] }],
+          }),
+        { timeoutMs: 30_000, message: `the configuration of ${TOPIC}` },
+      );
       assert.equal(described.resources[0]?.configEntries[0]?.configValue, '2');
     } finally {
       await admin.disconnect();
@@ -190,6 +195,12 @@ describe('cluster profile of the local stack', function () {
       assert.equal(info.historyShardCount, 4);
       assert.equal(info.persistenceStore, 'postgres12');
       assert.equal((await fetch(config.temporal.uiUrl)).status, 200);
+      // The UI server's own API, which it answers from the frontend: it reaches the server.
+      const query = encodeURIComponent(`WorkflowId="${WORKFLOW_ID}"`);
+      await waitFor(async () => (await (await fetch(`${config.temporal.uiUrl}/api/v1/namespaces/default/workflows?query=${query}`)).text()).includes(WORKFLOW_ID), {
+        timeoutMs: 30_000,
+        message: 'the Web UI to list the workflow',
+      });
     } finally {
       await client.connection.close();
       await connection.close();

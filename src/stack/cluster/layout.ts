@@ -1,10 +1,11 @@
 /**
  * The cluster profile's ports, state folders (STACK_DIR/cluster) and binaries (in the cache).
  *
- * Every fixed port is below 32768, out of Linux's ephemeral range, and apart from the single-node
- * stack's (Kafka 9092-9093, Temporal 7233 and 8233, Redis 6379) and from the test stacks' (16379,
- * 24092-24379, 25092-26379, 27233-29093), so that all of them can run side by side. Redis Cluster
- * also takes each node's port + 10000 for its cluster bus.
+ * Every fixed port is below 32768, out of Linux's ephemeral range, and in a block of its own
+ * (11001-12233; Redis Cluster also takes each node's port + 10000, 21001-21006, for its bus), apart
+ * from the single-node stack's (Kafka 9092-9093, Temporal 7233 and 8233, Redis 6379) and from the
+ * dedicated services of the tests (16379, 19092-19093, 22092-29093), so that all of them can run
+ * side by side.
  */
 import { join } from 'node:path';
 import type { Config } from '../../config';
@@ -31,20 +32,20 @@ export interface ClusterPorts {
 export function clusterPorts(portOffset = 0): ClusterPorts {
   const at = (port: number) => port + portOffset;
   return {
-    kafkaBrokers: [19092, 19093, 19094].map(at),
-    kafkaControllers: [19192, 19193, 19194].map(at),
-    redis: [17001, 17002, 17003, 17004, 17005, 17006].map(at),
-    postgres: at(15432),
+    kafkaBrokers: [11092, 11093, 11094].map(at),
+    kafkaControllers: [11192, 11193, 11194].map(at),
+    redis: [11001, 11002, 11003, 11004, 11005, 11006].map(at),
+    postgres: at(11432),
     temporal: {
-      frontend: at(17233),
-      frontendHttp: at(17243),
-      history: at(17234),
-      matching: at(17235),
-      worker: at(17239),
-      metrics: at(17290),
+      frontend: at(11233),
+      frontendHttp: at(11243),
+      history: at(11234),
+      matching: at(11235),
+      worker: at(11239),
+      metrics: at(11290),
     },
-    temporalMembership: { frontend: at(16933), history: at(16934), matching: at(16935), worker: at(16939) },
-    temporalUi: at(18233),
+    temporalMembership: { frontend: at(11933), history: at(11934), matching: at(11935), worker: at(11939) },
+    temporalUi: at(12233),
   };
 }
 

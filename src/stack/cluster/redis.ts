@@ -71,10 +71,17 @@ export async function clusterInfo(port: number): Promise<Map<string, string> | u
   );
 }
 
-/** Every node reports cluster_state:ok and knows all six. */
+/**
+ * Whole: every node reports cluster_state:ok and knows all six, and each master has its replica
+ * connected (cluster_state turns ok before the replicas have attached).
+ */
 export async function redisClusterOk(layout: ClusterLayout): Promise<boolean> {
   const infos = await Promise.all(layout.redis.nodes.map((node) => clusterInfo(node.port)));
-  return infos.every((info) => info?.get('cluster_state') === 'ok' && info.get('cluster_known_nodes') === String(layout.redis.nodes.length));
+  const agreed = infos.every((info) => info?.get('cluster_state') === 'ok' && info.get('cluster_known_nodes') === String(layout.redis.nodes.length));
+  if (!agreed) return false;
+  const replication = await Promise.all(layout.redis.nodes.map((node) => redisCommand(node.port, ['INFO', 'replication'])));
+  const masters = replication.filter((text) => /role:master/.test(text ?? ''));
+  return masters.length === layout.redis.nodes.length / 2 && masters.every((text) => /connected_slaves:1\b/.test(text!));
 }
 
 /**
