@@ -13,7 +13,8 @@ import { runningPid, stopGracefully } from '../proc';
 import type { Service } from '../service';
 import type { ServiceState } from '../stack';
 import { temporalService } from '../temporal';
-import { aptInstall } from './apt';
+import { ensureDebianPackages, type DebianPackage } from '../apt';
+import { allOrAbort, interruptible } from '../provision';
 import { ensureTemporalBinaries } from './builds';
 import { ensureKafkaJars, kafkaBrokers, kafkaClusterFormed, kafkaNodeServices } from './kafka';
 import { clusterLayout, type ClusterLayout, type ClusterOptions } from './layout';
@@ -107,19 +108,25 @@ async function up(config: Config, report: (line: string) => void, options: Clust
 
 /** Everything the profile runs from: Debian packages (one apt transaction), Kafka's jars, the Go builds. */
 async function install(config: Config, layout: ClusterLayout): Promise<void> {
-  const packages: string[] = [];
-  if (!redisServerPath(config)) packages.push('redis-server');
-  else if (!redisCliPath(config)) packages.push('redis-tools');
-  if (!postgresBinDir()) packages.push('postgresql');
-  await Promise.all([
-    aptInstall(config, packages, 'Redis and PostgreSQL'),
-    ensureKafkaJars(config),
-    (async () => {
-      // The single-node stack's CLI (health checks, the namespace), then the server and the UI.
-      await temporalService(config, stackLayout(config)).install();
-      await ensureTemporalBinaries(config, layout);
-    })(),
-  ]);
+  const packages: DebianPackage[] = [
+    { name: 'redis-server', purpose: 'the Redis Cluster', present: () => redisServerPath(config) !== undefined },
+    { name: 'redis-tools', purpose: 'the Redis Cluster', present: () => redisCliPath(config) !== undefined },
+    { name: 'postgresql', purpose: "Temporal's PostgreSQL", present: () => postgresBinDir() !== undefined },
+  ];
+  await interruptible('Provisioning the cluster profile', (signal) =>
+    allOrAbort(
+      [
+        (sig) => ensureDebianPackages(config, packages, { signal: sig }),
+        (sig) => ensureKafkaJars(config, sig),
+        async (sig) => {
+          // The single-node stack's CLI (health checks, the namespace), then the server and the UI.
+          await temporalService(config, stackLayout(config)).install?.(sig);
+          await ensureTemporalBinaries(config, layout, sig);
+        },
+      ],
+      signal,
+    ),
+  );
 }
 
 async function bringUp(service: Service): Promise<ServiceState> {

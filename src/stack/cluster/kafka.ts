@@ -49,9 +49,9 @@ export function kafkaNodeServices(config: Config, layout: ClusterLayout): Servic
 }
 
 /** The jars of the single-node stack (the same Kafka version, from the same cache). */
-export async function ensureKafkaJars(config: Config): Promise<void> {
+export async function ensureKafkaJars(config: Config, signal: AbortSignal): Promise<void> {
   javaPath(config);
-  await kafkaService(config, stackLayout(config)).install();
+  await kafkaService(config, stackLayout(config)).install?.(signal);
 }
 
 /** How many brokers the cluster has registered, as one broker reports it; 0 when it does not answer. */
