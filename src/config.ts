@@ -64,6 +64,18 @@ const schema = z.object({
   WORKER_MAX_CONCURRENT_BATCHES: positiveInt.max(1000).default(8),
   OUTPUT_MAX_MESSAGE_BYTES: positiveInt.default(1_000_000),
   IP_MASKING: z.enum(['none', 'truncate']).default('none'),
+  /**
+   * A rule widened through configuration: app versions that also match this regular expression
+   * are valid, besides the contract's pattern. Unset (the default), the contract's rule alone.
+   */
+  APP_VERSION_EXTRA_PATTERN: optionalText.refine((p) => p === undefined || compiles(p), 'expected a valid regular expression'),
+  /**
+   * The bridge's circuit breaker (src/bridge/breaker.ts): off unless DLQ_MAX_RATIO is set. The
+   * input pauses when more than this share of the records of the last DLQ_MIN_RECORDS (at least)
+   * were dead-lettered.
+   */
+  DLQ_MAX_RATIO: z.coerce.number().gt(0).lt(1).optional(),
+  DLQ_MIN_RECORDS: positiveInt.max(10_000_000).optional(),
   STACK_DIR: nonEmpty.default('.data'),
   STACK_CACHE_DIR: optionalText,
   KAFKA_HOME: optionalText,
@@ -72,11 +84,25 @@ const schema = z.object({
   DASHBOARD_PORT: port.default(3000),
   /** Loopback by default: the dashboard has no authentication. Containers set 0.0.0.0. */
   DASHBOARD_HOST: nonEmpty.default('127.0.0.1'),
+  /** Where the dashboard asks the bridge for its breaker's state: by default the bridge's ops port on loopback. */
+  DASHBOARD_BRIDGE_URL: optionalText.refine((u) => u === undefined || /^https?:\/\/[^\s/]+\/?$/.test(u), 'expected http://host:port'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
 });
 
 type Env = z.infer<typeof schema>;
+
+/** The breaker's window when only DLQ_MAX_RATIO is given: large enough that a few bad records in a row never trip it. */
+export const DEFAULT_DLQ_MIN_RECORDS = 1000;
+
+function compiles(pattern: string): boolean {
+  try {
+    new RegExp(pattern, 'u');
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Every variable the product reads, for documentation and for checking deployment manifests. */
 export const ENVIRONMENT_VARIABLES: readonly string[] = Object.keys(schema.shape);
@@ -116,10 +142,14 @@ export interface Config {
    * maxInFlight: the bridge's lanes, each with one batch in flight at most.
    */
   batch: { maxRecords: number; maxWaitMs: number; maxBytes: number; maxInFlight: number };
-  bridge: { onMissingOffsets: 'stop' | 'earliest' };
+  /** breaker: undefined when off (DLQ_MAX_RATIO unset). */
+  bridge: { onMissingOffsets: 'stop' | 'earliest'; breaker?: { maxRatio: number; minRecords: number } };
   worker: { maxConcurrentBatches: number; outputMaxMessageBytes: number; ipMasking: 'none' | 'truncate' };
+  /** Record rules beyond the contract's, set through configuration (undefined: the contract's alone). */
+  rules: { appVersionExtraPattern?: string };
   stack: { dir: string; cacheDir: string; kafkaHome?: string; searchPath: string[] };
-  http: { bridgePort: number; workerPort: number; dashboardPort: number; dashboardHost: string };
+  /** bridgeUrl: the bridge's ops server as the dashboard reaches it; undefined when unknown (BRIDGE_HTTP_PORT=0). */
+  http: { bridgePort: number; workerPort: number; dashboardPort: number; dashboardHost: string; bridgeUrl?: string };
   log: { level: Env['LOG_LEVEL']; format: Env['LOG_FORMAT'] };
 }
 
@@ -156,6 +186,9 @@ function crossFieldProblems(e: Env): string[] {
   }
   if (new Set([e.INPUT_TOPIC, e.OUTPUT_TOPIC, e.DLQ_TOPIC]).size < 3) {
     problems.push('INPUT_TOPIC, OUTPUT_TOPIC and DLQ_TOPIC: must be three different topics');
+  }
+  if (e.DLQ_MIN_RECORDS !== undefined && e.DLQ_MAX_RATIO === undefined) {
+    problems.push('DLQ_MIN_RECORDS: has no effect without DLQ_MAX_RATIO, which turns the circuit breaker on');
   }
   if (e.SUMMARY_WINDOW_SECONDS % e.AGGREGATE_BUCKET_SECONDS !== 0) {
     problems.push('SUMMARY_WINDOW_SECONDS: must be a multiple of AGGREGATE_BUCKET_SECONDS');
@@ -213,12 +246,16 @@ function toConfig(e: Env, env: Environment): Config {
       maxBytes: e.BATCH_MAX_BYTES,
       maxInFlight: e.BRIDGE_MAX_IN_FLIGHT,
     },
-    bridge: { onMissingOffsets: e.BRIDGE_ON_MISSING_OFFSETS },
+    bridge: {
+      onMissingOffsets: e.BRIDGE_ON_MISSING_OFFSETS,
+      breaker: e.DLQ_MAX_RATIO === undefined ? undefined : { maxRatio: e.DLQ_MAX_RATIO, minRecords: e.DLQ_MIN_RECORDS ?? DEFAULT_DLQ_MIN_RECORDS },
+    },
     worker: {
       maxConcurrentBatches: e.WORKER_MAX_CONCURRENT_BATCHES,
       outputMaxMessageBytes: e.OUTPUT_MAX_MESSAGE_BYTES,
       ipMasking: e.IP_MASKING,
     },
+    rules: { appVersionExtraPattern: e.APP_VERSION_EXTRA_PATTERN },
     stack: {
       dir: resolve(e.STACK_DIR),
       cacheDir: resolve(e.STACK_CACHE_DIR ?? `${homedir()}/.cache/login-pipeline`),
@@ -230,6 +267,7 @@ function toConfig(e: Env, env: Environment): Config {
       workerPort: e.WORKER_HTTP_PORT,
       dashboardPort: e.DASHBOARD_PORT,
       dashboardHost: e.DASHBOARD_HOST,
+      bridgeUrl: (e.DASHBOARD_BRIDGE_URL ?? (e.BRIDGE_HTTP_PORT === 0 ? undefined : `http://127.0.0.1:${e.BRIDGE_HTTP_PORT}`))?.replace(/\/$/, ''),
     },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
   };

@@ -19,7 +19,7 @@ import { aggregateLogins } from '../domain/aggregates';
 import { chunkMark, INVALID_BATCH_INPUT, SUPERSEDED_BATCH, type BatchSpec, type Lane } from '../domain/batch';
 import { decodeRecords, type LegacyBatchMeta } from '../domain/blob';
 import { deadLetterHeaders } from '../domain/dead-letter';
-import { transformRecord } from '../domain/transform';
+import { appVersionPattern, transformRecord, type TransformContext } from '../domain/transform';
 import type { BatchResult, DeadLetterReason, ProcessedLogin, Rejection } from '../domain/types';
 import { CancelledError } from '../errors';
 import type { InsightsStore } from '../insights/store';
@@ -32,9 +32,27 @@ export interface BatchActivityDeps {
   transactions: LaneTransactions;
   incarnations: IncarnationCheck;
   store: InsightsStore;
-  config: Pick<Config, 'kafka' | 'aggregates' | 'worker' | 'batch'>;
+  config: Pick<Config, 'kafka' | 'aggregates' | 'worker' | 'batch' | 'rules'>;
   metrics?: WorkerMetrics;
 }
+
+/** The record rules as this worker applies them: the contract's, and what configuration adds. */
+export interface RuleSettings {
+  ipMasking: Config['worker']['ipMasking'];
+  outputMaxMessageBytes: number;
+  appVersionPattern?: RegExp;
+}
+
+export function ruleSettings(config: Pick<Config, 'worker' | 'rules'>): RuleSettings {
+  return {
+    ipMasking: config.worker.ipMasking,
+    outputMaxMessageBytes: config.worker.outputMaxMessageBytes,
+    appVersionPattern: appVersionPattern(config.rules.appVersionExtraPattern),
+  };
+}
+
+/** A record as it comes out: a login ready to publish (its JSON and size), or why not. */
+export type OutputOutcome = { ok: true; login: ProcessedLogin; json: string; bytes: number } | { ok: false; rejection: Rejection };
 
 interface DeadLetter {
   record: RangeRecord;
@@ -60,6 +78,7 @@ interface BatchContext {
 }
 
 export function createBatchActivities(deps: BatchActivityDeps) {
+  const rules = ruleSettings(deps.config);
   /** A batch of offset ranges (docs/design.md, "The hand-off"). */
   async function processRanges(spec: BatchSpec, processedAtMs: number = spec.cutAtMs): Promise<BatchResult> {
     const problem = validateBatchSpec(spec);
@@ -69,7 +88,7 @@ export function createBatchActivities(deps: BatchActivityDeps) {
     if (superseded) throw ApplicationFailure.nonRetryable(superseded, SUPERSEDED_BATCH);
     const signal = cancellation();
     const chunks = deps.reader.read(spec.topic, spec.ranges, { chunkBytes: deps.config.batch.maxBytes, signal });
-    return publishBatch(deps, { batchId: spec.batchId, topic: spec.topic, lane: spec.lane, anchorTopic: spec.topic, deadLetterAll: spec.deadLetter?.error, processedAtMs, signal }, chunks);
+    return publishBatch(deps, rules, { batchId: spec.batchId, topic: spec.topic, lane: spec.lane, anchorTopic: spec.topic, deadLetterAll: spec.deadLetter?.error, processedAtMs, signal }, chunks);
   }
 
   /**
@@ -87,7 +106,7 @@ export function createBatchActivities(deps: BatchActivityDeps) {
       throw ApplicationFailure.nonRetryable('The batch input is malformed: its metadata does not match its records.', INVALID_BATCH_INPUT);
     }
     const lane = { id: `${meta.batchId}/first-hand-off`, seq: 1 };
-    return publishBatch(deps, { batchId: meta.batchId, topic: meta.topic, lane, anchorTopic: meta.topic, processedAtMs, signal: cancellation() }, once(records));
+    return publishBatch(deps, rules, { batchId: meta.batchId, topic: meta.topic, lane, anchorTopic: meta.topic, processedAtMs, signal: cancellation() }, once(records));
   }
 
   return { processRanges, handleBatch };
@@ -100,7 +119,7 @@ function cancellation(): AbortSignal {
   return Context.current().cancellationSignal;
 }
 
-async function publishBatch(deps: BatchActivityDeps, ctx: BatchContext, chunks: AsyncIterable<RangeRecord[]>): Promise<BatchResult> {
+async function publishBatch(deps: BatchActivityDeps, rules: RuleSettings, ctx: BatchContext, chunks: AsyncIterable<RangeRecord[]>): Promise<BatchResult> {
   const { metrics } = deps;
   const stopTimer = metrics?.batchDuration.startTimer();
   const result = emptyResult(ctx.batchId);
@@ -108,7 +127,7 @@ async function publishBatch(deps: BatchActivityDeps, ctx: BatchContext, chunks: 
   try {
     let chunk = 0;
     for await (const records of chunks) {
-      const outcome = await publishChunk(deps, ctx, lease, records, chunk++);
+      const outcome = await publishChunk(deps, rules, ctx, lease, records, chunk++);
       add(result, outcome);
     }
   } finally {
@@ -121,6 +140,7 @@ async function publishBatch(deps: BatchActivityDeps, ctx: BatchContext, chunks: 
 
 async function publishChunk(
   deps: BatchActivityDeps,
+  rules: RuleSettings,
   ctx: BatchContext,
   lease: ReturnType<LaneTransactions['lease']>,
   records: RangeRecord[],
@@ -128,7 +148,7 @@ async function publishChunk(
 ): Promise<BatchResult> {
   const { config, metrics, store } = deps;
   const markerId = `${ctx.batchId}#${chunk}`;
-  let transformed = transformChunk(records, ctx, config);
+  let transformed = transformChunk(records, ctx, rules);
   let aggregates = aggregateLogins(transformed.logins.map((l) => l.login), config.aggregates, ctx.processedAtMs);
   if (ctx.deadLetterAll !== undefined && !(await store.wasApplied(markerId, aggregates, ctx.processedAtMs))) {
     transformed = deadLetterEverything(records, ctx.deadLetterAll);
@@ -153,7 +173,7 @@ async function publishChunk(
   };
 }
 
-export function transformChunk(records: readonly RangeRecord[], ctx: Pick<BatchContext, 'batchId' | 'topic' | 'processedAtMs'>, config: Pick<Config, 'worker'>): Transformed {
+export function transformChunk(records: readonly RangeRecord[], ctx: Pick<BatchContext, 'batchId' | 'topic' | 'processedAtMs'>, rules: RuleSettings): Transformed {
   const logins: Transformed['logins'] = [];
   const deadLetters: DeadLetter[] = [];
   const processedAt = new Date(ctx.processedAtMs).toISOString();
@@ -163,26 +183,29 @@ export function transformChunk(records: readonly RangeRecord[], ctx: Pick<BatchC
       continue;
     }
     const source = { topic: ctx.topic, partition: record.partition, offset: record.offset };
-    const outcome = transformRecord(record.value, { source, batchId: ctx.batchId, nowMs: ctx.processedAtMs, processedAt, ipMasking: config.worker.ipMasking });
-    if (!outcome.ok) {
-      deadLetters.push({ record, rejection: outcome.rejection });
-      continue;
-    }
-    const json = JSON.stringify(outcome.login);
-    const bytes = Buffer.byteLength(json);
-    if (bytes > config.worker.outputMaxMessageBytes) {
-      deadLetters.push({
-        record,
-        rejection: {
-          reason: 'processing_error',
-          error: `The processed login would be ${bytes} bytes, over OUTPUT_MAX_MESSAGE_BYTES (${config.worker.outputMaxMessageBytes}).`,
-        },
-      });
-      continue;
-    }
-    logins.push({ login: outcome.login, json, bytes });
+    const outcome = transformForOutput(record.value, { source, batchId: ctx.batchId, nowMs: ctx.processedAtMs, processedAt }, rules);
+    if (outcome.ok) logins.push(outcome);
+    else deadLetters.push({ record, rejection: outcome.rejection });
   }
   return { logins, deadLetters };
+}
+
+/**
+ * One record through the rules, and the size check of its output: a processed login larger than
+ * OUTPUT_MAX_MESSAGE_BYTES is rejected too. The batch and the replay of dead letters share it.
+ */
+export function transformForOutput(value: Uint8Array | null, ctx: Omit<TransformContext, 'ipMasking' | 'appVersionPattern'>, rules: RuleSettings): OutputOutcome {
+  const outcome = transformRecord(value, { ...ctx, ipMasking: rules.ipMasking, appVersionPattern: rules.appVersionPattern });
+  if (!outcome.ok) return outcome;
+  const json = JSON.stringify(outcome.login);
+  const bytes = Buffer.byteLength(json);
+  if (bytes > rules.outputMaxMessageBytes) {
+    return {
+      ok: false,
+      rejection: { reason: 'processing_error', error: `The processed login would be ${bytes} bytes, over OUTPUT_MAX_MESSAGE_BYTES (${rules.outputMaxMessageBytes}).` },
+    };
+  }
+  return { ok: true, login: outcome.login, json, bytes };
 }
 
 function deadLetterEverything(records: readonly RangeRecord[], error: string): Transformed {

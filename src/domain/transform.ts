@@ -14,6 +14,13 @@ export interface TransformContext {
   /** `nowMs` as ISO-8601, when the caller has it already (one per batch rather than per record). */
   processedAt?: string;
   ipMasking?: 'none' | 'truncate';
+  /**
+   * App versions this also accepts, besides the contract's pattern (APP_VERSION_EXTRA_PATTERN,
+   * compiled by appVersionPattern). Absent: the contract's rule alone.
+   */
+  appVersionPattern?: RegExp;
+  /** Set when a dead letter is replayed (`npm run dlq -- replay`): its place in the DLQ, carried by the login. */
+  replayedFrom?: SourceRef;
 }
 
 export type TransformOutcome = { ok: true; login: ProcessedLogin } | { ok: false; rejection: Rejection };
@@ -24,6 +31,14 @@ export const MILLISECONDS_THRESHOLD = 1e12;
 export const MAX_USER_ID_CHARS = 256;
 /** Not in CONTRACT.md's rules: app_version keys Redis aggregates, so its length is bounded. */
 export const MAX_APP_VERSION_CHARS = 128;
+
+/**
+ * APP_VERSION_EXTRA_PATTERN as the rules use it: matched against the whole value (anchored here,
+ * so that a pattern written without ^ and $ cannot accept any value that merely contains it).
+ */
+export function appVersionPattern(pattern: string | undefined): RegExp | undefined {
+  return pattern === undefined ? undefined : new RegExp(`^(?:${pattern})$`, 'u');
+}
 
 const APP_VERSION = /^\d+(?:\.\d+){0,3}(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
 const DIGITS = /^\d+$/;
@@ -74,7 +89,7 @@ function parseObject(value: Uint8Array | null): Record<string, unknown> {
 
 function toLogin(obj: Record<string, unknown>, ctx: TransformContext): ProcessedLogin {
   const userId = requiredUserId(field(obj, 'user_id'));
-  const appVersion = requiredAppVersion(field(obj, 'app_version'));
+  const appVersion = requiredAppVersion(field(obj, 'app_version'), ctx.appVersionPattern);
   const timestamp = requiredTimestamp(field(obj, 'timestamp'), ctx.nowMs);
   const missing: string[] = [];
   const deviceType = optionalText(obj, 'device_type', missing)?.toLowerCase() ?? 'unknown';
@@ -82,7 +97,7 @@ function toLogin(obj: Record<string, unknown>, ctx: TransformContext): Processed
   const ip = optionalIp(obj, missing, ctx.ipMasking ?? 'none');
   // An identifier is kept exactly as sent; only the free-text fields are trimmed.
   const deviceId = optionalText(obj, 'device_id', missing, false) ?? null;
-  return {
+  const login: ProcessedLogin = {
     type: 'login',
     user_id: userId,
     app_version: appVersion,
@@ -97,6 +112,8 @@ function toLogin(obj: Record<string, unknown>, ctx: TransformContext): Processed
     batch_id: ctx.batchId,
     processed_at: ctx.processedAt ?? new Date(ctx.nowMs).toISOString(),
   };
+  if (ctx.replayedFrom) login.replayed_from = ctx.replayedFrom;
+  return login;
 }
 
 /** Own properties only: keys like `__proto__` or `constructor` never reach the rules. */
@@ -114,14 +131,15 @@ function requiredUserId(value: unknown): string {
   return value;
 }
 
-function requiredAppVersion(value: unknown): string {
+function requiredAppVersion(value: unknown, extra: RegExp | undefined): string {
   if (value === undefined || value === null) reject('missing_field', 'app_version is missing.', 'app_version');
   if (typeof value !== 'string') reject('invalid_field', `app_version must be a string, not ${describeJsonType(value)}.`, 'app_version');
   if (value.length > MAX_APP_VERSION_CHARS) {
     reject('invalid_field', `app_version is ${value.length} characters long; at most ${MAX_APP_VERSION_CHARS} are allowed.`, 'app_version');
   }
-  if (!APP_VERSION.test(value)) {
-    reject('invalid_field', `app_version ${quote(value)} is not 1 to 4 dot-separated numbers with an optional -prerelease or +build.`, 'app_version');
+  if (!APP_VERSION.test(value) && !extra?.test(value)) {
+    const widened = extra ? ' and does not match APP_VERSION_EXTRA_PATTERN' : '';
+    reject('invalid_field', `app_version ${quote(value)} is not 1 to 4 dot-separated numbers with an optional -prerelease or +build${widened}.`, 'app_version');
   }
   return value;
 }

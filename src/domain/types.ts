@@ -41,6 +41,11 @@ export interface ProcessedLogin {
   source: SourceRef;
   batch_id: string;
   processed_at: string;
+  /**
+   * Only on a login replayed from the dead-letter topic (`npm run dlq -- replay`): where it was
+   * dead-lettered. Its `source` is still the input record's, and `batch_id` the replay's.
+   */
+  replayed_from?: SourceRef;
 }
 
 /** What a batch workflow reports, also shown in its search attributes. */

@@ -53,6 +53,21 @@ describe('config', () => {
     assert.throws(() => loadConfig({ SUMMARY_WINDOW_SECONDS: '90' }), /multiple of AGGREGATE_BUCKET_SECONDS/);
   });
 
+  it('keeps the breaker off and the rules the contract\'s unless told otherwise', () => {
+    const c = loadConfig({});
+    assert.equal(c.bridge.breaker, undefined);
+    assert.equal(c.rules.appVersionExtraPattern, undefined);
+    assert.equal(c.http.bridgeUrl, 'http://127.0.0.1:9464');
+    assert.deepEqual(loadConfig({ DLQ_MAX_RATIO: '0.5' }).bridge.breaker, { maxRatio: 0.5, minRecords: 1000 });
+    assert.deepEqual(loadConfig({ DLQ_MAX_RATIO: '0.2', DLQ_MIN_RECORDS: '50' }).bridge.breaker, { maxRatio: 0.2, minRecords: 50 });
+    assert.throws(() => loadConfig({ DLQ_MIN_RECORDS: '50' }), /DLQ_MIN_RECORDS: has no effect without DLQ_MAX_RATIO/);
+    assert.throws(() => loadConfig({ DLQ_MAX_RATIO: '1.5' }), /DLQ_MAX_RATIO/);
+    assert.throws(() => loadConfig({ APP_VERSION_EXTRA_PATTERN: 'v(' }), /APP_VERSION_EXTRA_PATTERN: expected a valid regular expression/);
+    assert.equal(loadConfig({ APP_VERSION_EXTRA_PATTERN: 'v\\d+' }).rules.appVersionExtraPattern, 'v\\d+');
+    assert.equal(loadConfig({ BRIDGE_HTTP_PORT: '0' }).http.bridgeUrl, undefined);
+    assert.equal(loadConfig({ DASHBOARD_BRIDGE_URL: 'http://bridge:9464/' }).http.bridgeUrl, 'http://bridge:9464');
+  });
+
   it('never puts a secret into its error message', () => {
     const secret = 'hunter2-very-secret';
     assert.throws(

@@ -4,7 +4,7 @@
  * output object; invalid cases compare reason and field, and check the error sentence.
  */
 import assert from 'node:assert/strict';
-import { transformRecord, type TransformContext, type TransformOutcome } from '../../src/domain/transform';
+import { appVersionPattern, transformRecord, type TransformContext, type TransformOutcome } from '../../src/domain/transform';
 import type { DeadLetterReason, ProcessedLogin } from '../../src/domain/types';
 
 /** Fixed processing time, with a fraction of a second to check the upper limit is floored. */
@@ -397,5 +397,41 @@ describe('transformRecord: contract record rules', function () {
     assert.equal(transformRecord(record, { ...CTX, nowMs: (1_720_589_697 - 86_400) * 1000 }).ok, true);
     assert.equal(transformRecord(record, { ...CTX, nowMs: (1_720_589_697 - 86_401) * 1000 }).ok, false);
     assert.equal(transformRecord(record, { ...CTX, nowMs: (1_720_589_697 - 86_400) * 1000 - 1 }).ok, false);
+  });
+});
+
+describe('transformRecord: a rule widened through configuration (APP_VERSION_EXTRA_PATTERN)', () => {
+  const v = (appVersion: string, pattern?: string) => transformRecord(rec({ app_version: appVersion }), { ...CTX, appVersionPattern: appVersionPattern(pattern) });
+
+  it('keeps the contract\'s rule exactly when unset', () => {
+    assert.equal(appVersionPattern(undefined), undefined);
+    const outcome = v('v2.3');
+    assert.ok(!outcome.ok);
+    assert.equal(outcome.rejection.error, 'app_version "v2.3" is not 1 to 4 dot-separated numbers with an optional -prerelease or +build.');
+    assert.equal(v('2.3.0').ok, true);
+  });
+
+  it('also accepts what the pattern matches, as a whole value, and says so when it does not', () => {
+    const pattern = 'v\\d+(\\.\\d+){0,3}';
+    const accepted = v('v2.3', pattern);
+    assert.ok(accepted.ok);
+    assert.equal(accepted.login.app_version, 'v2.3', 'kept as sent');
+    assert.equal(v('2.3.0', pattern).ok, true, 'the contract\'s versions stay valid');
+    // Anchored: a value that only contains a match is not accepted.
+    const partial = v('xv2.3y', pattern);
+    assert.ok(!partial.ok);
+    assert.match(partial.rejection.error, /and does not match APP_VERSION_EXTRA_PATTERN\.$/);
+    // The length limit (app_version keys Redis) still applies.
+    assert.equal(v(`v${'1'.repeat(200)}`, pattern).ok, false);
+  });
+
+  it('puts replayed_from on a replayed login, and nothing on others', () => {
+    const plain = transformRecord(rec({}), CTX);
+    assert.ok(plain.ok && !('replayed_from' in plain.login));
+    const from = { topic: 'user-login-dlq', partition: 1, offset: '42' };
+    const replayed = transformRecord(rec({}), { ...CTX, replayedFrom: from });
+    assert.ok(replayed.ok);
+    assert.deepEqual(replayed.login.replayed_from, from);
+    assert.deepEqual(replayed.login.source, SOURCE, 'the source stays the input record\'s');
   });
 });
