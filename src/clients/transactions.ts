@@ -76,7 +76,8 @@ export class LaneTransactions {
 
   /** Publishes `messages` and moves the lane's mark to `target` in one transaction, unless the mark is there already. */
   async publishOnce(laneId: string, entry: Entry, anchorTopic: string, target: bigint, messages: Outgoing[]): Promise<PublishOutcome> {
-    await entry.connected;
+    await this.connected(laneId, entry);
+    // The first transaction() of a producer initialises it with the lane's id: the fence.
     const txn = await entry.producer.transaction();
     try {
       entry.mark ??= await this.readMark(laneId, anchorTopic);
@@ -92,6 +93,35 @@ export class LaneTransactions {
     } catch (err) {
       // Fenced, or the broker is away: this producer's state is unknown; the next attempt starts afresh.
       if (txn.isActive()) await txn.abort().catch(() => undefined);
+      this.discard(laneId, entry);
+      throw err;
+    }
+  }
+
+  /**
+   * Resolves once the entry's producer holds the lane's transactional id: its InitProducerId has
+   * fenced every producer of the lane initialised before it, and waited for their transactions to
+   * be decided. kafkajs's connect() does not do that (it asks for a plain idempotent producer id);
+   * its first transaction() does, so this begins one and aborts it, which an empty transaction
+   * does without a request. A producer that could not be initialised is dropped, so that the next
+   * lease makes a new one rather than failing on it until it idles out.
+   */
+  async ready(laneId: string, entry: Entry): Promise<void> {
+    try {
+      await entry.connected;
+      const txn = await entry.producer.transaction();
+      await txn.abort();
+    } catch (err) {
+      this.discard(laneId, entry);
+      throw err;
+    }
+  }
+
+  /** The producer's connection; a producer that could not connect is dropped (see ready()). */
+  private async connected(laneId: string, entry: Entry): Promise<void> {
+    try {
+      await entry.connected;
+    } catch (err) {
       this.discard(laneId, entry);
       throw err;
     }
@@ -171,6 +201,17 @@ export class LaneLease {
 
   publishOnce(anchorTopic: string, target: bigint, messages: Outgoing[]): Promise<PublishOutcome> {
     return this.pool.publishOnce(this.laneId, this.entry, anchorTopic, target, messages);
+  }
+
+  /**
+   * Resolves once this lease's producer holds the lane's transactional id. From then on no
+   * producer of the lane initialised earlier can commit, and every transaction they had open is
+   * decided: what the lane has committed can be read back, and nothing else of theirs will appear
+   * (the replay of dead letters reads its log after this). A producer reused from an earlier lease
+   * was initialised then: whoever initialised one since has fenced it, and its commits fail.
+   */
+  ready(): Promise<void> {
+    return this.pool.ready(this.laneId, this.entry);
   }
 
   release(): void {
