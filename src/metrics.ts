@@ -57,6 +57,11 @@ export function createWorkerMetrics(registry: Registry) {
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
+    replayedLogins: new Counter({
+      name: 'lp_worker_replayed_logins_total',
+      help: 'Dead letters published as logins by replays (npm run dlq -- replay), counted when their transaction committed',
+      registers: [registry],
+    }),
     summaryPublished: new Gauge({
       name: 'lp_insights_latest_summary_timestamp_seconds',
       help: 'When this worker last published a summary (epoch seconds)',

@@ -1,13 +1,17 @@
 /**
  * `npm run dlq -- [list] [--since T] [--until T] [--reason R] [--field F] [--json]`
  * `npm run dlq -- show <partition>:<offset> [--json]`
+ * `npm run dlq -- replay [--reason R] [--field F] [--since T] [--until T] [--dry-run] [--json]`
  *
  * Read-only inspection of DLQ_TOPIC. `list` groups the dead letters that failed in
  * [--since, --until) by reason, field and error sentence, with counts, first and last seen and
  * the newest one as a sample. The window is on `dlq.failed_at` (processing time), or on the
  * Kafka timestamp for a dead letter without a readable `dlq.failed_at`; by default the last 24 h.
  * T is ISO-8601 or epoch seconds. `show` prints one dead letter: its headers, and its key and
- * value as text when printable UTF-8, else as hex. `--json`: one JSON object as the last line.
+ * value as text when printable UTF-8, else as hex. `replay` starts (or follows) a replay
+ * workflow (src/workflows/replay.ts) that runs the selected dead letters through today's rules,
+ * draws its progress on a terminal and prints what it did by reason; without --since and
+ * --until it takes the whole topic. `--json`: one JSON object as the last line.
  */
 import { loadConfig, type Config } from '../config';
 import {
@@ -21,8 +25,25 @@ import {
   type DeadLetterGroup,
   type RawRecord,
 } from '../domain/dead-letter-report';
-import { UsageError } from '../errors';
+import { WorkflowFailedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
+import { connectClient } from '../clients/temporal';
+import { isInteractive } from '../config';
+import {
+  describeSelection,
+  REPLAY_PROGRESS_QUERY,
+  REPLAY_WORKFLOW_TYPE,
+  replayWorkflowId,
+  type ReplayInput,
+  type ReplayProgress,
+  type ReplayResult,
+  type ReplaySelection,
+} from '../domain/replay';
+import { BATCH_GROUP, BATCH_TOPIC } from '../domain/search-attributes';
+import { CancelledError, describeError, PipelineError, UsageError } from '../errors';
 import { runMain } from '../process/main';
+import { abortOnSignals } from '../process/signals';
+import { waitUntil } from '../process/wait';
+import { ProgressBar } from './progress';
 import { rangesFrom, readRanges, readRecordAt, type TopicRecord } from '../clients/topic-range';
 import { connectKafkaReader, kafkaFailure } from './kafka-reader';
 import { parseOptions, parseTime } from './options';
@@ -43,8 +64,8 @@ runMain(async () => {
   const command = args[0] !== undefined && !args[0].startsWith('--') ? args.shift()! : 'list';
   if (command === 'list') return list(config, args);
   if (command === 'show') return show(config, args);
-  if (command === 'replay') throw new UsageError('dlq replay is not available yet: this version can list and show dead letters.');
-  throw new UsageError(`Unknown dlq command "${command}"; expected list or show.`);
+  if (command === 'replay') return replay(config, args);
+  throw new UsageError(`Unknown dlq command "${command}"; expected list, show or replay.`);
 });
 
 async function list(config: Config, args: string[]): Promise<void> {
@@ -197,4 +218,125 @@ function renderShow(topic: string, record: RawRecord): string {
     }
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** How often the command asks a replay for its progress, and how long one answer may take (no worker: no answer). */
+const PROGRESS_POLL_MS = 500;
+const PROGRESS_QUERY_DEADLINE_MS = 3_000;
+
+async function replay(config: Config, args: string[]): Promise<number> {
+  const opts = parseOptions(args, { since: 'string', until: 'string', reason: 'string', field: 'string', 'dry-run': 'boolean', json: 'boolean' });
+  const selection: ReplaySelection = {};
+  if (opts.reason !== undefined) selection.reason = opts.reason;
+  if (opts.field !== undefined) selection.field = opts.field;
+  if (opts.since !== undefined) selection.sinceMs = parseTime('since', opts.since);
+  if (opts.until !== undefined) selection.untilMs = parseTime('until', opts.until);
+  if (selection.sinceMs !== undefined && selection.untilMs !== undefined && selection.sinceMs >= selection.untilMs) throw new UsageError('--since must be before --until.');
+  const dryRun = opts['dry-run'] === true;
+  const dlqTopic = config.kafka.dlqTopic;
+  const client = await connectClient(config.temporal, { connectTimeoutMs: 5_000 }).catch((err: unknown) => {
+    throw new PipelineError(`Could not connect to Temporal at ${config.temporal.address}: ${describeError(err).replace(/\.$/, '')}.`, { cause: err, retriable: true });
+  });
+  try {
+    const input: ReplayInput = { dlqTopic, selection, dryRun };
+    const workflowId = replayWorkflowId(dlqTopic, selection, dryRun);
+    // One workflow per selection: the same command while it runs follows it (a second terminal,
+    // or after the first was killed); once it ended, the same id starts a new run.
+    const handle = await client.workflow.start(REPLAY_WORKFLOW_TYPE, {
+      workflowId,
+      taskQueue: config.temporal.taskQueue,
+      args: [input],
+      memo: { dlq_topic: dlqTopic, selection: describeSelection(selection), dry_run: dryRun },
+      typedSearchAttributes: [
+        { key: BATCH_TOPIC, value: dlqTopic },
+        { key: BATCH_GROUP, value: config.kafka.groupId },
+      ],
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    });
+    const link = `${config.temporal.uiUrl.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+    process.stderr.write(`${dryRun ? 'Dry run of a replay' : 'Replaying'} ${describeSelection(selection)} of ${dlqTopic}: workflow ${workflowId}\n${link}\n`);
+
+    let finished = false;
+    const outcome = handle.result().finally(() => (finished = true));
+    outcome.catch(() => undefined);
+    let bar: ProgressBar | undefined;
+    try {
+      await abortOnSignals((signal) =>
+        waitUntil(
+          async () => {
+            if (finished) return true;
+            const progress = await client.connection.withDeadline(Date.now() + PROGRESS_QUERY_DEADLINE_MS, () => handle.query<ReplayProgress>(REPLAY_PROGRESS_QUERY));
+            if (isInteractive() && progress.offsets.total > 0) {
+              bar ??= new ProgressBar(progress.offsets.total, 'DLQ offsets');
+              bar.update(progress.offsets.done);
+            }
+            return false;
+          },
+          { timeoutMs: Number.POSITIVE_INFINITY, intervalMs: PROGRESS_POLL_MS, message: 'the replay to finish', signal },
+        ),
+      );
+    } catch (err) {
+      if (!(err instanceof CancelledError)) throw err;
+      process.stderr.write(`\nStopped following; the replay goes on in Temporal. The same command follows it again.\n`);
+      return 130;
+    }
+    let result: ReplayResult;
+    try {
+      result = (await outcome) as ReplayResult;
+    } catch (err) {
+      if (err instanceof WorkflowFailedError) throw new PipelineError(`The replay ${workflowId} failed: ${describeError(err.cause ?? err)}.`, { cause: err });
+      throw err;
+    }
+    bar?.done();
+    process.stdout.write(opts.json ? `${JSON.stringify(result)}\n` : renderReplay(result, config));
+    return 0;
+  } finally {
+    await client.connection.close().catch(() => undefined);
+  }
+}
+
+function renderReplay(result: ReplayResult, config: Config): string {
+  const { totals } = result;
+  const lines = [
+    `${result.dryRun ? 'Dry run (nothing was written): ' : ''}${describeSelection(result.selection)} of ${result.dlqTopic}, workflow ${result.replayId}.`,
+    `Read ${fmt(result.counts.read)} dead letter${result.counts.read === 1 ? '' : 's'}; ${fmt(totals.selected)} selected.`,
+  ];
+  if (totals.selected > 0) {
+    const replayed = result.dryRun ? 'would replay' : 'replayed';
+    const header = ['reason', 'field', 'selected', replayed, 'already replayed', 'still invalid', 'not replayable'];
+    const row = (g: Omit<ReplayResult['totals'], never> & { reason: string; field: string | null }) => [
+      g.reason,
+      g.field ?? '-',
+      fmt(g.selected),
+      fmt(g.replayed),
+      fmt(g.alreadyReplayed),
+      fmt(g.stillInvalid),
+      fmt(g.notReplayable),
+    ];
+    const rows = [...result.counts.groups.map(row), row({ reason: 'total', field: '', ...totals })];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+    const format = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+    lines.push('', format(header.map((h) => h.toUpperCase())));
+    result.counts.groups.forEach((g, i) => {
+      lines.push(format(rows[i]!));
+      if (g.stillInvalidSample) {
+        const s = g.stillInvalidSample;
+        lines.push(`  still invalid today: ${s.reason}${s.field ? ` (${s.field})` : ''}: ${s.error} e.g. ${s.partition}:${s.offset}`);
+      }
+    });
+    lines.push(format(rows.at(-1)!));
+  }
+  lines.push('');
+  if (result.dryRun) {
+    lines.push(`Would publish ${fmt(totals.replayed)} as logins to ${config.kafka.outputTopic}; ${fmt(totals.stillInvalid + totals.notReplayable)} would stay in ${result.dlqTopic}.`);
+  } else {
+    lines.push(`${fmt(totals.replayed)} published as logins to ${config.kafka.outputTopic} (each once, counted once in Redis); ${fmt(totals.stillInvalid + totals.notReplayable)} stay in ${result.dlqTopic}.`);
+    if (totals.stillInvalid > 0) lines.push('See one: npm run dlq -- show <partition>:<offset>');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function fmt(n: number): string {
+  return new Intl.NumberFormat('en-US').format(n);
 }

@@ -3,7 +3,11 @@ export class ProgressBar {
   private readonly started = Date.now();
   private lastDraw = 0;
 
-  constructor(private readonly total: number) {}
+  /** `unit` names what is counted ("DLQ offsets"), shown after the counts. */
+  constructor(
+    private readonly total: number,
+    private readonly unit = '',
+  ) {}
 
   update(done: number): void {
     const now = Date.now();
@@ -13,7 +17,7 @@ export class ProgressBar {
     const filled = Math.round((done / this.total) * width);
     const rate = done / Math.max((now - this.started) / 1000, 0.001);
     process.stderr.write(
-      `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${this.total} ${Math.round((done / this.total) * 100)}% ${Math.round(rate)}/s`,
+      `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${this.total}${this.unit ? ` ${this.unit}` : ''} ${Math.round((done / this.total) * 100)}% ${Math.round(rate)}/s`,
     );
   }
 

@@ -6,8 +6,11 @@ export const KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 /** Room for the dlq.* headers a dead letter adds to the input record it carries unchanged. */
 export const DEAD_LETTER_HEADROOM_BYTES = 16 * 1024;
 
-/** A topic to create, with the largest record it must take when that is not the broker's default. */
-export type TopicSpec = string | { topic: string; maxMessageBytes: number };
+/**
+ * A topic to create: with the largest record it must take when that is not the broker's default,
+ * its own partition count, or more topic settings.
+ */
+export type TopicSpec = string | { topic: string; maxMessageBytes?: number; numPartitions?: number; configEntries?: { name: string; value: string }[] };
 
 /**
  * Creates the topics that do not exist yet. Where the principal may not create topics (a managed
@@ -25,8 +28,11 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[], numPartitio
       waitForLeaders: true,
       topics: missing.map((s) => ({
         topic: s.topic,
-        numPartitions,
-        configEntries: 'maxMessageBytes' in s ? [{ name: 'max.message.bytes', value: String(s.maxMessageBytes) }] : [],
+        numPartitions: ('numPartitions' in s ? s.numPartitions : undefined) ?? numPartitions,
+        configEntries: [
+          ...('maxMessageBytes' in s && s.maxMessageBytes !== undefined ? [{ name: 'max.message.bytes', value: String(s.maxMessageBytes) }] : []),
+          ...(('configEntries' in s ? s.configEntries : undefined) ?? []),
+        ],
       })),
     });
   } finally {
@@ -110,4 +116,26 @@ export async function deadLetterRoomWarning(kafka: Kafka, inputTopic: string, dl
     `The dead-letter topic ${dlqTopic} takes messages up to ${dlq} bytes, but a dead letter of ${inputTopic}'s largest record needs ${input + DEAD_LETTER_HEADROOM_BYTES}: ` +
     'raise its max.message.bytes, or a large bad record will hold up its batch'
   );
+}
+
+/**
+ * The replay log of a DLQ (src/domain/replay.ts), made when missing: as many partitions as the
+ * DLQ, so that the replays of one DLQ partition read only their own records; compacted, so that
+ * it keeps a record per replayed dead letter for as long as the topic exists (keys are unique: a
+ * dead letter is replayed once), where time-based retention could forget a replay whose dead
+ * letter is still there. A DLQ that does not exist yet counts as one partition.
+ */
+export async function ensureReplayLog(kafka: Kafka, dlqTopic: string, logTopic: string): Promise<void> {
+  const admin = kafka.admin();
+  let partitions = 1;
+  try {
+    await admin.connect();
+    const { topics } = await admin.fetchTopicMetadata({ topics: [dlqTopic] });
+    partitions = Math.max(1, topics[0]?.partitions.length ?? 1);
+  } catch (err) {
+    if (kafkaErrorType(err) !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+  await ensureTopics(kafka, [{ topic: logTopic, numPartitions: partitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }]);
 }

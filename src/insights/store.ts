@@ -56,19 +56,36 @@ export class InsightsStore {
    * updates were new (0 when the batch had been applied before).
    */
   async applyBatch(batchId: string, aggregates: BatchAggregates, nowMs: number, deadLettersByReason: Partial<Record<string, number>> = {}): Promise<number> {
-    const byVersion = groupBy(aggregates.deltas, (d) => d.appVersion);
-    const calls: [string, BucketUpdate[]][] = [...byVersion].map(([version, deltas]) => [this.keys.versionTag(version), deltas.map(versionUpdate)]);
+    return this.applyBatches([{ batchId, aggregates, deadLettersByReason }], nowMs);
+  }
+
+  /**
+   * Several batches in one round trip, each under its own marker, each exactly once as
+   * applyBatch does it. The replay of dead letters applies one per dead letter, so that a dead
+   * letter is counted once whichever replay, with whatever selection, publishes it.
+   */
+  async applyBatches(batches: readonly { batchId: string; aggregates: BatchAggregates; deadLettersByReason?: Partial<Record<string, number>> }[], nowMs: number): Promise<number> {
     const processingBucket = bucketOf(Math.floor(nowMs / 1000), this.settings.bucketSeconds);
-    calls.push([this.keys.totalsTag, totalsUpdates(aggregates, processingBucket, deadLettersByReason)]);
     const pipeline = this.redis.pipeline();
-    for (const [tag, updates] of calls) this.queueApply(pipeline, tag, batchId, updates);
-    for (const [version, deltas] of byVersion) {
+    const newestByVersion = new Map<string, number>();
+    let calls = 0;
+    for (const { batchId, aggregates, deadLettersByReason = {} } of batches) {
+      const byVersion = groupBy(aggregates.deltas, (d) => d.appVersion);
+      for (const [version, deltas] of byVersion) {
+        this.queueApply(pipeline, this.keys.versionTag(version), batchId, deltas.map(versionUpdate));
+        const newest = Math.max(...deltas.map((d) => d.bucket));
+        newestByVersion.set(version, Math.max(newest, newestByVersion.get(version) ?? -Infinity));
+      }
+      this.queueApply(pipeline, this.keys.totalsTag, batchId, totalsUpdates(aggregates, processingBucket, deadLettersByReason));
+      calls += byVersion.size + 1;
+    }
+    for (const [version, newest] of newestByVersion) {
       // An index, not a count: written outside the scripts, idempotent (GT keeps the newest bucket).
-      pipeline.zadd(this.keys.versions, 'GT', Math.max(...deltas.map((d) => d.bucket)), version);
+      pipeline.zadd(this.keys.versions, 'GT', newest, version);
     }
     pipeline.zremrangebyscore(this.keys.versions, '-inf', `(${this.keys.oldestKeptBucket(nowMs)}`);
     const replies = await execPipeline(pipeline);
-    return replies.slice(0, calls.length).reduce((sum: number, applied) => sum + Number(applied), 0);
+    return replies.slice(0, calls).reduce((sum: number, applied) => sum + Number(applied), 0);
   }
 
   private queueApply(pipeline: ChainableCommander, tag: string, batchId: string, updates: BucketUpdate[]): void {

@@ -8,8 +8,10 @@ import type Redis from 'ioredis';
 import { createBatchActivities } from '../activities/batch';
 import { IncarnationCheck } from '../activities/incarnation';
 import { createInsightsActivities } from '../activities/insights';
+import { createReplayActivities } from '../activities/replay';
 import { createKafka } from '../clients/kafka';
 import { RangeReader } from '../clients/range-reader';
+import { ReplayLog } from '../clients/replay-log';
 import { createRedis } from '../clients/redis';
 import { LaneTransactions } from '../clients/transactions';
 import type { Config } from '../config';
@@ -29,6 +31,8 @@ export interface WorkerClients {
   admin: Admin;
   redis: Redis;
   reader: RangeReader;
+  /** What the replay logs say was replayed, read incrementally (src/clients/replay-log.ts). */
+  replayLog: ReplayLog;
   transactions: LaneTransactions;
   store: InsightsStore;
   close(): Promise<void>;
@@ -50,6 +54,7 @@ export function createWorkerClients(config: Config, logger: Logger): WorkerClien
     admin,
     redis,
     reader,
+    replayLog: new ReplayLog(reader, admin),
     transactions,
     store: createInsightsStore(redis, config),
     close: async () => {
@@ -59,9 +64,10 @@ export function createWorkerClients(config: Config, logger: Logger): WorkerClien
 }
 
 export function createWorkerActivities(clients: WorkerClients, config: Config, metrics?: WorkerMetrics) {
-  const { reader, transactions, admin, store } = clients;
+  const { reader, replayLog, transactions, admin, store } = clients;
   return {
     ...createBatchActivities({ reader, transactions, incarnations: new IncarnationCheck(admin), store, config, metrics }),
     ...createInsightsActivities({ transactions, store, config, metrics }),
+    ...createReplayActivities({ admin, reader, replayLog, transactions, store, config, metrics }),
   };
 }

@@ -11,7 +11,8 @@ import { checkRedisKeepsKeys, warnAboutHorizons } from '../clients/horizons';
 import { redisAddress } from '../clients/redis';
 import { ensureSearchAttributes } from '../clients/search-attributes';
 import { connectNative } from '../clients/temporal';
-import { deadLetterTopicLimit, ensureTopics } from '../clients/topics';
+import { deadLetterTopicLimit, ensureReplayLog, ensureTopics } from '../clients/topics';
+import { replayLogTopic } from '../domain/replay';
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import { createWorkerMetrics, registerSummaryAge } from '../metrics';
@@ -43,6 +44,8 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
     await checkRedisKeepsKeys(redis, redisAddress(config.redis), logger);
     const dlqLimit = await deadLetterTopicLimit(kafka, config.kafka.inputTopic);
     await ensureTopics(kafka, [config.kafka.outputTopic, { topic: config.kafka.dlqTopic, maxMessageBytes: dlqLimit }]);
+    // After the DLQ, whose partition count it takes: `npm run dlq -- replay` writes to it.
+    await ensureReplayLog(kafka, config.kafka.dlqTopic, replayLogTopic(config.kafka.dlqTopic));
     connection = await connectNative(config.temporal);
     const client = new Client({ connection, namespace: config.temporal.namespace });
     await ensureSearchAttributes(client, config.temporal.namespace, logger);

@@ -1,5 +1,5 @@
 /** One of our one-shot commands (`npm run dlq`, `npm run reconcile`, …) as a child process, as an operator runs it. */
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import type { Environment } from '../../src/config';
 
@@ -34,4 +34,27 @@ export function lastJson<T>(result: CommandResult): T {
   } catch {
     throw new Error(`no JSON on the last line (exit ${result.code}):\n${result.stdout}\n${result.stderr}`);
   }
+}
+
+/** A command started in the background, for tests that kill it midway. */
+export interface RunningCommand {
+  child: ChildProcess;
+  /** Settles when it exits, with its code (null when a signal ended it) and output. */
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+}
+
+export function startCommand(name: string, args: string[], env: Environment): RunningCommand {
+  const child = spawn(process.execPath, [join(ROOT, 'lib', 'src', 'cli', `${name}.js`), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, LOG_FORMAT: 'json' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolveDone) =>
+    child.on('exit', (code, signal) => resolveDone({ code, signal, stdout, stderr })),
+  );
+  return { child, done };
 }
