@@ -15,6 +15,8 @@ export interface OpsServerOptions {
   readiness: Readiness;
   /** More exposition text appended to /metrics (e.g. the Temporal SDK's own metrics). */
   extraMetrics?: () => Promise<string>;
+  /** More endpoints, by "METHOD /path" (e.g. "POST /breaker/resume"), each answering JSON. */
+  routes?: Record<string, () => Promise<{ status: number; body: unknown }>>;
 }
 
 export async function startOpsServer(options: OpsServerOptions): Promise<{ server: Server; port: number; close(): Promise<void> }> {
@@ -36,7 +38,12 @@ export async function startOpsServer(options: OpsServerOptions): Promise<{ serve
         const extra = options.extraMetrics ? await options.extraMetrics().catch(() => '') : '';
         return reply(200, options.registry.contentType, extra ? `${own}\n${extra}` : own);
       }
-      return reply(404, 'text/plain', 'not found: try /metrics, /healthz or /readyz\n');
+      const route = options.routes?.[`${req.method} ${path}`];
+      if (route) {
+        const { status, body } = await route();
+        return reply(status, 'application/json', `${JSON.stringify(body)}\n`);
+      }
+      return reply(404, 'text/plain', `not found: try /metrics, /healthz or /readyz${Object.keys(options.routes ?? {}).map((r) => `, ${r}`).join('')}\n`);
     })().catch((err: unknown) => reply(500, 'text/plain', `${err instanceof Error ? err.message : String(err)}\n`));
   });
   await new Promise<void>((resolve, reject) => {

@@ -108,6 +108,16 @@ export function createBridgeMetrics(registry: Registry) {
       help: '1 while records wait in Kafka because every lane has a batch in flight (the workers are behind)',
       registers: [registry],
     }),
+    breakerOpen: new Gauge({
+      name: 'lp_bridge_breaker_open',
+      help: '1 while the circuit breaker holds the input paused (too many dead letters, DLQ_MAX_RATIO): records wait in Kafka until resumed',
+      registers: [registry],
+    }),
+    breakerTrips: new Counter({
+      name: 'lp_bridge_breaker_trips_total',
+      help: 'Times the circuit breaker paused the input',
+      registers: [registry],
+    }),
     lag: new Gauge({
       name: 'lp_bridge_consumer_lag',
       help: 'Offsets of the input partition not yet handed off (its last stable offset minus the next to hand off)',

@@ -19,6 +19,7 @@ import type { Logger } from '../log';
 import type { BridgeMetrics } from '../metrics';
 import { backoffDelay, retry } from '../process/retry';
 import { sleep, withDeadline } from '../process/wait';
+import { BREAKER_OFF, CircuitBreaker, type BreakerState } from './breaker';
 import { cutRanges, pendingOffsets, shouldCut, type PartitionPosition } from './cutter';
 import { startOrFind, type HandOffTarget } from './handoff';
 import { Lanes } from './lanes';
@@ -32,6 +33,8 @@ export interface BridgeDeps {
   config: Pick<Config, 'kafka' | 'temporal' | 'batch' | 'bridge'>;
   logger: Logger;
   metrics?: BridgeMetrics;
+  /** How an operator resumes a tripped breaker, for the log line that says it tripped. */
+  resumeHint?: string;
 }
 
 /** How often failed batches of the group are looked for (their own bridge may be gone). */
@@ -50,6 +53,8 @@ export class Bridge {
   private readonly lanes: Lanes;
   private readonly sweeper: FailedBatchSweeper;
   private readonly target: HandOffTarget;
+  /** DLQ_MAX_RATIO's circuit breaker (src/bridge/breaker.ts); undefined when it is off. */
+  private readonly breaker: CircuitBreaker | undefined;
   private readonly stopping = new AbortController();
   private positions = new Map<number, PartitionPosition>();
   private assignment: Assignment | undefined;
@@ -76,7 +81,9 @@ export class Bridge {
       maxWaitTimeInMs: 1_000,
       retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
     });
-    this.lanes = new Lanes(config.batch.maxInFlight, { groupId: config.kafka.groupId, topic: config.kafka.inputTopic, runId: this.runId }, this.target, logger, metrics);
+    this.breaker = config.bridge.breaker ? new CircuitBreaker(config.bridge.breaker) : undefined;
+    const identity = { groupId: config.kafka.groupId, topic: config.kafka.inputTopic, runId: this.runId };
+    this.lanes = new Lanes(config.batch.maxInFlight, identity, this.target, logger, metrics, (result) => this.countDeadLetters(result));
     this.sweeper = new FailedBatchSweeper({ target: this.target, groupId: config.kafka.groupId, topic: config.kafka.inputTopic, logger, metrics });
     this.watchGroup();
   }
@@ -104,7 +111,32 @@ export class Bridge {
   }
 
   readiness(): Record<string, boolean> {
-    return { kafka: this.assignment !== undefined && !this.crashed && !this.failing };
+    return { kafka: this.assignment !== undefined && !this.crashed && !this.failing, breaker: !this.breaker?.open };
+  }
+
+  breakerState(): BreakerState {
+    return this.breaker?.state() ?? BREAKER_OFF;
+  }
+
+  /**
+   * Resumes the input after the breaker tripped: what waits in Kafka now goes through without
+   * tripping it again (src/bridge/breaker.ts). False when it was not open.
+   */
+  resumeInput(by: string): boolean {
+    const waiting = pendingOffsets(this.positions.values());
+    if (!this.breaker?.resume(waiting, by)) return false;
+    this.deps.metrics?.breakerOpen.set(0);
+    this.deps.logger.info({ by, waiting }, `The input is resumed (${by}): the ${waiting} records waiting in Kafka go through, and the breaker watches what comes after`);
+    return true;
+  }
+
+  private countDeadLetters(result: { records: number; deadLetters: number }): void {
+    if (!this.breaker?.record(result)) return;
+    const { metrics, logger, resumeHint } = this.deps;
+    metrics?.breakerOpen.set(1);
+    metrics?.breakerTrips.inc();
+    const tripped = this.breaker.state().tripped!;
+    logger.error({ window: tripped.window }, `The input is paused: ${tripped.sentence}; the records wait in Kafka, see the dead letters with \`npm run dlq\`, and resume with ${resumeHint ?? '`npm run bridge -- --resume`'}.`);
   }
 
   get inFlightBatches(): number {
@@ -175,6 +207,8 @@ export class Bridge {
       return;
     }
     this.waitingSince ??= now;
+    // The breaker's pause: nothing is cut, the records wait in Kafka where they are.
+    if (this.breaker?.open) return;
     const lane = this.lanes.claim();
     this.deps.metrics?.paused.set(lane ? 0 : 1);
     if (!lane || !shouldCut(pending, this.waitingSince, now, this.deps.config.batch)) return;

@@ -34,6 +34,8 @@ export class Lanes {
     private readonly target: HandOffTarget,
     private readonly logger: Logger,
     private readonly metrics?: BridgeMetrics,
+    /** Told each batch's result as it completes (the circuit breaker counts its dead letters). */
+    private readonly onResult?: (result: BatchResult) => void,
   ) {
     this.lanes = Array.from({ length: count }, (_, index) => ({ index, seq: 0 }));
   }
@@ -81,6 +83,7 @@ export class Lanes {
       });
       if ('result' in outcome) {
         this.metrics?.batchLatency.observe((Date.now() - lane.busy!.startedAt) / 1000);
+        this.onResult?.(outcome.result);
         return;
       }
       await this.redrive(lane, workflowId, spec, outcome.failure);

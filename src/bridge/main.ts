@@ -1,6 +1,8 @@
 /**
  * `npm run bridge`: the Kafka → Temporal bridge, with /metrics, /healthz and /readyz on
  * BRIDGE_HTTP_PORT. Started before Kafka or Temporal answer, it says which does not and waits.
+ * The circuit breaker's state is at GET /breaker; POST /breaker/resume or SIGUSR2 resumes a
+ * paused input, and `npm run bridge -- --resume` asks a running bridge to (src/bridge/resume.ts).
  */
 import type { Client } from '@temporalio/client';
 import type { Admin } from 'kafkajs';
@@ -18,22 +20,33 @@ import { createLogger, type Logger } from '../log';
 import { createBridgeMetrics, createRegistry } from '../metrics';
 import { runMain } from '../process/main';
 import { retry } from '../process/retry';
-import { onShutdownSignals } from '../process/signals';
+import { onRequestSignal, onShutdownSignals } from '../process/signals';
 import { Bridge } from './bridge';
+import { BREAKER_OFF } from './breaker';
+import { resumeCommand } from './resume';
 
 runMain(async () => {
   const config = loadConfig();
+  if (process.argv.includes('--resume')) return resumeCommand(config, process.argv.slice(2));
   const logger = createLogger('bridge', config);
   const registry = createRegistry('bridge');
   const metrics = createBridgeMetrics(registry);
   const dependencies = new Dependencies([kafkaDependency(config), temporalDependency(config)], logger);
   let running: { bridge: Bridge; client: Client; admin: Admin } | undefined;
+  const resume = (by: string) => running?.bridge.resumeInput(by) ?? false;
   const ops = await startOpsServer({
     port: config.http.bridgePort,
     registry,
     readiness: async () => (running ? { ...running.bridge.readiness(), temporal: await temporalAnswers(running.client) } : dependencies.readiness()),
+    routes: {
+      'GET /breaker': async () => ({ status: 200, body: running?.bridge.breakerState() ?? BREAKER_OFF }),
+      'POST /breaker/resume': async () => ({ status: 200, body: { resumed: resume('POST /breaker/resume'), state: running?.bridge.breakerState() ?? BREAKER_OFF } }),
+    },
   });
-  logger.info({ port: ops.port }, 'Serving /metrics, /healthz and /readyz');
+  onRequestSignal('SIGUSR2', () => resume('SIGUSR2'));
+  const url = config.http.bridgePort === ops.port ? '' : ` --url http://127.0.0.1:${ops.port}`;
+  const resumeHint = `\`npm run bridge -- --resume${url}\` (or POST /breaker/resume on port ${ops.port}, or kill -USR2 ${process.pid})`;
+  logger.info({ port: ops.port }, 'Serving /metrics, /healthz, /readyz and /breaker');
   const stopSignal = new AbortController();
   const stop = async () => {
     stopSignal.abort();
@@ -48,7 +61,7 @@ runMain(async () => {
   onShutdownSignals(logger, stop);
   try {
     await dependencies.waitForAll(stopSignal.signal);
-    running = await retry(() => startBridge(config, logger, metrics), {
+    running = await retry(() => startBridge(config, logger, metrics, resumeHint), {
       initialMs: 1_000,
       maxMs: 15_000,
       signal: stopSignal.signal,
@@ -64,7 +77,7 @@ runMain(async () => {
   throw err;
 });
 
-async function startBridge(config: Config, logger: Logger, metrics: ReturnType<typeof createBridgeMetrics>): Promise<{ bridge: Bridge; client: Client; admin: Admin }> {
+async function startBridge(config: Config, logger: Logger, metrics: ReturnType<typeof createBridgeMetrics>, resumeHint: string): Promise<{ bridge: Bridge; client: Client; admin: Admin }> {
   const kafka = createKafka(config.kafka, { logger });
   // The worker creates the output topics; the bridge the input, so that it can join its group.
   await ensureTopics(kafka, [config.kafka.inputTopic]);
@@ -76,7 +89,7 @@ async function startBridge(config: Config, logger: Logger, metrics: ReturnType<t
     await warnAboutHorizons(admin, client, { topic: config.kafka.inputTopic, groupId: config.kafka.groupId, namespace: config.temporal.namespace }, logger);
     const room = await deadLetterRoomWarning(kafka, config.kafka.inputTopic, config.kafka.dlqTopic);
     if (room) logger.warn({ inputTopic: config.kafka.inputTopic, dlqTopic: config.kafka.dlqTopic }, room);
-    const bridge = new Bridge({ kafka, admin, client, config, logger, metrics });
+    const bridge = new Bridge({ kafka, admin, client, config, logger, metrics, resumeHint });
     await bridge.start();
     return { bridge, client, admin };
   } catch (err) {

@@ -72,3 +72,11 @@ export async function abortOnSignals<T>(work: (signal: AbortSignal) => Promise<T
     process.off('SIGTERM', handler);
   }
 }
+
+/**
+ * An operator's request by signal (SIGUSR2: resume the bridge's input), for processes that have
+ * no terminal: `kill -USR2 <pid>`. Handled for the life of the process.
+ */
+export function onRequestSignal(signal: 'SIGUSR1' | 'SIGUSR2', handler: () => void): void {
+  process.on(signal, handler);
+}

@@ -11,12 +11,17 @@ export interface CommandResult {
   stderr: string;
 }
 
-/** Runs lib/src/cli/<name>.js with `args` in the test's environment; never rejects on a non-zero exit. */
+/** lib/src/cli/<name>.js, or lib/src/<name>.js for a name with a folder (`bridge/main` for `npm run bridge`). */
+function entry(name: string): string {
+  return name.includes('/') ? join(ROOT, 'lib', 'src', `${name}.js`) : join(ROOT, 'lib', 'src', 'cli', `${name}.js`);
+}
+
+/** Runs the command `name` (see entry) with `args` in the test's environment; never rejects on a non-zero exit. */
 export function runCommand(name: string, args: string[], env: Environment, timeoutMs = 120_000): Promise<CommandResult> {
   return new Promise((resolveResult, reject) => {
     execFile(
       process.execPath,
-      [join(ROOT, 'lib', 'src', 'cli', `${name}.js`), ...args],
+      [entry(name), ...args],
       { cwd: ROOT, env: { ...process.env, ...env, LOG_FORMAT: 'json' }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         if (err && typeof err.code !== 'number') return reject(new Error(`${name} ${args.join(' ')} did not finish: ${err.message}\n${stderr}`));
@@ -44,7 +49,7 @@ export interface RunningCommand {
 }
 
 export function startCommand(name: string, args: string[], env: Environment): RunningCommand {
-  const child = spawn(process.execPath, [join(ROOT, 'lib', 'src', 'cli', `${name}.js`), ...args], {
+  const child = spawn(process.execPath, [entry(name), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env, LOG_FORMAT: 'json' },
     stdio: ['ignore', 'pipe', 'pipe'],
