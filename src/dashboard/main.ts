@@ -1,14 +1,17 @@
 /**
  * `npm run dashboard`: a live page on DASHBOARD_HOST:DASHBOARD_PORT (loopback:3000 by default)
  * with logins per minute per app version over the last hour, the current summary window,
- * dead letters by reason, the consumer lag on INPUT_TOPIC and links into the Temporal Web UI.
- * Redis or Kafka being down shows on the page; it does not stop the dashboard.
+ * dead letters by reason, the replays of dead letters and their state, the circuit breaker's
+ * state, the consumer lag on INPUT_TOPIC and links into the Temporal Web UI. Redis, Kafka,
+ * Temporal or the bridge being down shows on the page; it does not stop the dashboard.
  */
+import type { Client } from '@temporalio/client';
 import { runMain } from '../process/main';
 import { createKafka } from '../clients/kafka';
 import { Dependencies } from '../clients/availability';
 import { kafkaDependency, redisDependency } from '../clients/dependencies';
 import { createRedis } from '../clients/redis';
+import { connectClient } from '../clients/temporal';
 import { loadConfig } from '../config';
 import { createInsightsStore } from '../insights/store';
 import { createLogger } from '../log';
@@ -28,7 +31,16 @@ runMain(async () => {
   // Quick to give up: a poll should report Kafka as unreachable within seconds, not hang.
   const admin = createKafka(config.kafka, { clientId: `${config.kafka.clientId}-dashboard`, fast: true }).admin();
   const store = createInsightsStore(redis, config);
-  const source = new OverviewSource({ config, store, redis, admin, logger });
+  // Connected on first use and again after a failure: Temporal may come up after the dashboard.
+  let temporal: Promise<Client> | undefined;
+  const temporalClient = () => {
+    const connecting = (temporal ??= connectClient(config.temporal, { connectTimeoutMs: 3_000 }));
+    connecting.catch(() => {
+      if (temporal === connecting) temporal = undefined;
+    });
+    return connecting;
+  };
+  const source = new OverviewSource({ config, store, redis, admin, temporal: temporalClient, logger });
   let server;
   try {
     server = await startDashboardServer({
@@ -47,6 +59,7 @@ runMain(async () => {
     stop.abort();
     await listening.close();
     await source.close();
+    await temporal?.then((client) => client.connection.close()).catch(() => undefined);
     await redis.quit().catch(() => redis.disconnect());
     logger.info('Dashboard stopped');
   });

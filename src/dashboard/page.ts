@@ -9,7 +9,10 @@
  * dead-letters-<reason>, lag-<partition>; the chart lines are series-<version>. The last
  * reconcile: reconcile-status (green, red, never run or unavailable), reconcile-differences,
  * reconcile-compared, reconcile-window, reconcile-checked-at and its first differences as rows
- * reconcile-difference-<i>.
+ * reconcile-difference-<i>. The circuit breaker: breaker-status (closed, open: input paused, off,
+ * unknown), breaker-detail, breaker-resume, breaker-error. The replays of dead letters: rows
+ * replay-<i> (newest first, running ones first) with replay-state-<i>, replay-replayed-<i> and
+ * replay-left-<i>; replays-error; the link link-replays.
  */
 import { createHash } from 'node:crypto';
 
@@ -258,6 +261,60 @@ const SCRIPT = String.raw`
     if (r.differences === 0) tbody.appendChild(emptyRow(4, "no differences"));
   }
 
+  function renderBreaker(data) {
+    var b = data.breaker;
+    var status = $("breaker-status");
+    var detail = $("breaker-detail");
+    var resume = $("breaker-resume");
+    $("breaker-error").textContent = data.breaker_error || "";
+    resume.textContent = "";
+    if (!b) {
+      status.className = "badge";
+      status.textContent = "unknown";
+      detail.textContent = "";
+      return;
+    }
+    if (!b.enabled) {
+      status.className = "badge";
+      status.textContent = "off";
+      detail.textContent = "DLQ_MAX_RATIO is not set: the input never pauses on dead letters.";
+      return;
+    }
+    var rule = "trips above " + (100 * b.settings.maxRatio) + "% dead letters in the last " + fmt(b.settings.minRecords) + " records or more";
+    if (b.open) {
+      status.className = "badge red";
+      status.textContent = "open: input paused";
+      detail.textContent = "Since " + b.tripped.at + " (" + ago(b.tripped.at) + "): " + b.tripped.sentence + ". The records wait in Kafka.";
+      resume.textContent = "Resume: npm run bridge -- --resume (or POST " + b.bridge_url + "/breaker/resume, or SIGUSR2 to the bridge)";
+      return;
+    }
+    status.className = "badge green";
+    status.textContent = "closed";
+    detail.textContent = "Now " + fmt(b.window.deadLetters) + " dead letters in the last " + fmt(b.window.records) + " records; " + rule + "." +
+      (b.resumed ? " Last resumed " + b.resumed.at + " (" + b.resumed.by + ")." : "");
+  }
+
+  function renderReplays(data) {
+    var tbody = $("replay-rows");
+    tbody.replaceChildren();
+    $("replays-error").textContent = data.replays_error || "";
+    if (!data.replays) { tbody.appendChild(emptyRow(5, "unavailable")); return; }
+    if (data.replays.length === 0) { tbody.appendChild(emptyRow(5, "no replays yet")); return; }
+    data.replays.forEach(function (r, i) {
+      var tr = el("tr", { "data-testid": "replay-" + i });
+      var cell = el("td");
+      cell.appendChild(el("a", { href: r.link, target: "_blank", rel: "noopener", title: r.workflow_id }, r.selection || r.workflow_id));
+      tr.appendChild(cell);
+      var state = r.status.toLowerCase() + (r.dry_run ? " (dry run)" : "");
+      if (r.progress && r.progress.total > 0) state += " " + Math.floor((100 * r.progress.done) / r.progress.total) + "%";
+      tr.appendChild(el("td", { "data-testid": "replay-state-" + i }, state));
+      tr.appendChild(el("td", { "class": "num", "data-testid": "replay-replayed-" + i }, fmt(r.replayed)));
+      tr.appendChild(el("td", { "class": "num", "data-testid": "replay-left-" + i }, fmt(r.left)));
+      tr.appendChild(el("td", {}, ago(r.started_at)));
+      tbody.appendChild(tr);
+    });
+  }
+
   function setLink(id, href) {
     var a = $(id);
     if (a.getAttribute("href") !== href) a.setAttribute("href", href);
@@ -278,10 +335,13 @@ const SCRIPT = String.raw`
     renderVersions(summary);
     renderLag(data);
     renderReconcile(data);
+    renderBreaker(data);
+    renderReplays(data);
     drawChart(data);
     setLink("link-workflows", data.temporal.workflows);
     setLink("link-dead-letter-batches", data.temporal.dead_letter_batches);
     setLink("link-insights", data.temporal.insights_workflow);
+    setLink("link-replays", data.temporal.replays);
     $("insights-id").textContent = decodeURIComponent(data.temporal.insights_workflow.split("/").pop());
     $("topic-name").textContent = data.input_topic;
     $("topic-name-2").textContent = data.input_topic;
@@ -367,6 +427,19 @@ const BODY = String.raw`
     <div class="meta" id="reconcile-checked-at" data-testid="reconcile-checked-at"></div>
     <table><thead><tr><th>version</th><th>field</th><th class="num">topic</th><th class="num">Redis</th></tr></thead><tbody id="reconcile-rows"></tbody></table>
     <div class="meta">Check a window: <code>npm run reconcile -- --since T --until T</code></div>
+  </section>
+  <section>
+    <h2>Circuit breaker</h2>
+    <div class="reconcile-head"><span id="breaker-status" class="badge" data-testid="breaker-status">—</span></div>
+    <div class="error" id="breaker-error" data-testid="breaker-error"></div>
+    <div class="meta" id="breaker-detail" data-testid="breaker-detail"></div>
+    <div id="breaker-resume" data-testid="breaker-resume"></div>
+  </section>
+  <section class="double">
+    <h2>Replays of dead letters</h2>
+    <div class="error" id="replays-error" data-testid="replays-error"></div>
+    <div class="scroll"><table><thead><tr><th>selection</th><th>state</th><th class="num">replayed</th><th class="num">left in DLQ</th><th>started</th></tr></thead><tbody id="replay-rows"></tbody></table></div>
+    <div class="meta">Replay after a fix: <code>npm run dlq -- replay [--reason R] [--dry-run]</code> · <a id="link-replays" data-testid="link-replays" target="_blank" rel="noopener">all replays in the Temporal Web UI</a></div>
   </section>
   <section class="double">
     <h2>Consumer lag</h2>

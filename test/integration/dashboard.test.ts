@@ -4,7 +4,8 @@
  * dashboard as a child process on a free port, and the page in a real Chromium: every number it
  * shows equals what Redis and Kafka say, and it follows a new batch and a recorded reconcile
  * without a reload. Then the
- * dashboard with Kafka or Redis unreachable (it reports, it does not crash) and a graceful stop.
+ * dashboard with Kafka, Redis, Temporal or the bridge unreachable (it reports, it does not
+ * crash) and a graceful stop. (The breaker open and replays listed: test/integration/breaker.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -117,6 +118,7 @@ function links(config: Config) {
     workflows: `${base}/workflows?query=${encodeURIComponent(topic)}`,
     dead_letter_batches: `${base}/workflows?query=${encodeURIComponent(`${topic} AND DeadLetterCount > 0`)}`,
     insights_workflow: `${base}/workflows/${encodeURIComponent(config.temporal.insightsWorkflowId)}`,
+    replays: `${base}/workflows?query=${encodeURIComponent(`WorkflowType="replayDeadLetters" AND BatchTopic="${config.kafka.dlqTopic}"`)}`,
   };
 }
 
@@ -273,6 +275,12 @@ describe('dashboard', function () {
     assert.equal(body.temporal.workflows, expectedLinks.workflows);
     assert.equal(body.temporal.dead_letter_batches, expectedLinks.dead_letter_batches);
     assert.equal(body.temporal.insights_workflow, expectedLinks.insights_workflow);
+    assert.equal(body.temporal.replays, expectedLinks.replays);
+    // No replay of this test's DLQ yet; the bridge's address is unknown (tests pick ports at start).
+    assert.deepEqual(body.replays, []);
+    assert.equal(body.replays_error, null);
+    assert.equal(body.breaker, null);
+    assert.equal(body.breaker_error, 'Bridge: its address is not known (BRIDGE_HTTP_PORT is 0); set DASHBOARD_BRIDGE_URL');
     assert.equal(
       body.temporal.workflows,
       `http://127.0.0.1:8233/namespaces/default/workflows?query=BatchTopic%3D%22${inputTopic}%22`,
@@ -315,6 +323,10 @@ describe('dashboard', function () {
     assert.equal(got['lag-error'], '');
     assert.equal(got['reconcile-status'], 'never run');
     assert.equal(got['reconcile-differences'], '—');
+    assert.equal(got['breaker-status'], 'unknown');
+    assert.equal(got['breaker-error'], 'Bridge: its address is not known (BRIDGE_HTTP_PORT is 0); set DASHBOARD_BRIDGE_URL');
+    assert.equal(await page.locator('#replay-rows').textContent(), 'no replays yet');
+    assert.equal(await page.getByTestId('link-replays').getAttribute('href'), links(t.config).replays);
 
     // The chart: one line per app version, one point per minute of the hour, its sum the series'.
     const series = await store.readSeries(Date.now() - 3_600_000, Date.now());
@@ -409,9 +421,17 @@ describe('dashboard', function () {
     await page.close();
   });
 
-  it('reports Kafka or Redis unreachable instead of failing, and shows it on the page', async function () {
-    const noKafka = new ChildService('dashboard', { ...t.env, KAFKA_BROKERS: `127.0.0.1:${await freePort()}` }, `${t.id}-dashboard-no-kafka`);
-    const noRedis = new ChildService('dashboard', { ...t.env, REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, `${t.id}-dashboard-no-redis`);
+  it('reports Kafka, Redis, Temporal or the bridge unreachable instead of failing, and shows it on the page', async function () {
+    const noKafka = new ChildService(
+      'dashboard',
+      { ...t.env, KAFKA_BROKERS: `127.0.0.1:${await freePort()}`, DASHBOARD_BRIDGE_URL: `http://127.0.0.1:${await freePort()}` },
+      `${t.id}-dashboard-no-kafka`,
+    );
+    const noRedis = new ChildService(
+      'dashboard',
+      { ...t.env, REDIS_URL: `redis://127.0.0.1:${await freePort()}`, TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` },
+      `${t.id}-dashboard-no-redis`,
+    );
     services.push(noKafka, noRedis);
     await Promise.all([noKafka.start(), noRedis.start()]);
 
@@ -428,6 +448,9 @@ describe('dashboard', function () {
     assert.match(withoutKafka.body.lag_error ?? '', /^Kafka: ./);
     assert.equal(withoutKafka.body.redis_error, null);
     assert.equal(withoutKafka.body.summary?.totals.logins, 300);
+    assert.equal(withoutKafka.body.breaker, null);
+    assert.match(withoutKafka.body.breaker_error ?? '', /^Bridge: ./);
+    assert.deepEqual(withoutKafka.body.replays, []);
 
     const withoutRedis = await getJson<Overview>(`${dashboardUrl(noRedis)}/api/overview`);
     assert.equal(withoutRedis.status, 200);
@@ -436,6 +459,8 @@ describe('dashboard', function () {
     assert.match(withoutRedis.body.redis_error ?? '', /^Redis: ./);
     assert.equal(withoutRedis.body.last_reconcile, null);
     assert.equal(withoutRedis.body.lag?.total, 12);
+    assert.equal(withoutRedis.body.replays, null);
+    assert.match(withoutRedis.body.replays_error ?? '', /^Temporal: ./);
 
     const page = await browser!.newPage();
     await page.goto(dashboardUrl(noKafka));
@@ -446,11 +471,15 @@ describe('dashboard', function () {
     assert.equal(await page.getByTestId('lag-total').textContent(), '—');
     assert.equal(await page.getByTestId('total-logins').textContent(), '300');
     assert.equal(await page.getByTestId('reconcile-status').textContent(), 'red', 'the last reconcile, from Redis');
+    assert.equal(await page.getByTestId('breaker-status').textContent(), 'unknown');
+    assert.match((await page.getByTestId('breaker-error').textContent()) ?? '', /^Bridge: ./);
     await page.goto(dashboardUrl(noRedis));
     await waitFor(async () => (await page.getByTestId('reconcile-status').textContent()) === 'unavailable', {
       timeoutMs: 15_000,
       message: 'the page to say the last reconcile is unavailable without Redis',
     });
+    assert.equal(await page.locator('#replay-rows').textContent(), 'unavailable');
+    assert.match((await page.getByTestId('replays-error').textContent()) ?? '', /^Temporal: ./);
     await page.close();
 
     // Still alive after a few polls' worth of failures.
