@@ -25,7 +25,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Admin } from 'kafkajs';
 import type { RangeReader, RangeRecord } from '../clients/range-reader';
 import type { ReplayLog } from '../clients/replay-log';
-import { rangesFrom } from '../clients/topic-range';
+import { rangesFrom, TopicNotFoundError } from '../clients/topic-range';
 import type { LaneLease, LaneTransactions, Outgoing } from '../clients/transactions';
 import type { Config } from '../config';
 import { aggregateLogins } from '../domain/aggregates';
@@ -103,7 +103,11 @@ export function createReplayActivities(deps: ReplayActivityDeps) {
   async function planReplay(dlqTopic: string, selection: ReplaySelection, processedAtMs: number): Promise<ReplayPlan> {
     requireOwnDlq(dlqTopic);
     const from = selection.sinceMs === undefined ? undefined : selection.sinceMs - FAILED_AT_MARGIN_MS;
-    const ranges = await rangesFrom(deps.admin, dlqTopic, from);
+    const ranges = await rangesFrom(deps.admin, dlqTopic, from).catch((err: unknown) => {
+      // Nothing to replay, and waiting will not make one: fail the replay with the sentence.
+      if (err instanceof TopicNotFoundError) throw ApplicationFailure.nonRetryable(err.message, INVALID_REPLAY_INPUT);
+      throw err;
+    });
     return { processedAtMs, ranges: ranges.map((r) => ({ partition: r.partition, from: r.start, to: r.end })) };
   }
 
@@ -127,6 +131,7 @@ export function createReplayActivities(deps: ReplayActivityDeps) {
         Context.current().heartbeat({ partition: segment.partition, offset: records.at(-1)?.offset });
         if (!lease || replayable.length === 0) continue;
         await applyAggregates(replayable, input);
+        Context.current().heartbeat({ partition: segment.partition, offset: records.at(-1)?.offset });
         if (signal.aborted) throw new CancelledError(`Replaying ${input.dlqTopic} partition ${segment.partition}`, signal.reason);
         await publish(lease, mark, replayable, input, logTopic, log.logPartition);
         mark++;

@@ -223,6 +223,7 @@ function renderShow(topic: string, record: RawRecord): string {
 /** How often the command asks a replay for its progress, and how long one answer may take (no worker: no answer). */
 const PROGRESS_POLL_MS = 500;
 const PROGRESS_QUERY_DEADLINE_MS = 3_000;
+const NO_WORKER_AFTER_MS = 10_000;
 
 async function replay(config: Config, args: string[]): Promise<number> {
   const opts = parseOptions(args, { since: 'string', until: 'string', reason: 'string', field: 'string', 'dry-run': 'boolean', json: 'boolean' });
@@ -261,12 +262,25 @@ async function replay(config: Config, args: string[]): Promise<number> {
     const outcome = handle.result().finally(() => (finished = true));
     outcome.catch(() => undefined);
     let bar: ProgressBar | undefined;
+    let unansweredSince: number | undefined;
+    let saidNoWorker = false;
     try {
       await abortOnSignals((signal) =>
         waitUntil(
           async () => {
             if (finished) return true;
-            const progress = await client.connection.withDeadline(Date.now() + PROGRESS_QUERY_DEADLINE_MS, () => handle.query<ReplayProgress>(REPLAY_PROGRESS_QUERY));
+            const progress = await client.connection
+              .withDeadline(Date.now() + PROGRESS_QUERY_DEADLINE_MS, () => handle.query<ReplayProgress>(REPLAY_PROGRESS_QUERY))
+              .catch((err: unknown) => {
+                // A query needs a worker: say once that none answers, rather than wait in silence.
+                unansweredSince ??= Date.now();
+                if (!saidNoWorker && Date.now() - unansweredSince > NO_WORKER_AFTER_MS) {
+                  saidNoWorker = true;
+                  process.stderr.write(`No worker answers on task queue ${config.temporal.taskQueue}: the replay waits in Temporal until one runs (npm run worker).\n`);
+                }
+                throw err;
+              });
+            unansweredSince = undefined;
             if (isInteractive() && progress.offsets.total > 0) {
               bar ??= new ProgressBar(progress.offsets.total, 'DLQ offsets');
               bar.update(progress.offsets.done);
@@ -285,7 +299,7 @@ async function replay(config: Config, args: string[]): Promise<number> {
     try {
       result = (await outcome) as ReplayResult;
     } catch (err) {
-      if (err instanceof WorkflowFailedError) throw new PipelineError(`The replay ${workflowId} failed: ${describeError(err.cause ?? err)}.`, { cause: err });
+      if (err instanceof WorkflowFailedError) throw new PipelineError(`The replay ${workflowId} failed: ${rootMessage(err).replace(/\.$/, '')}.`, { cause: err });
       throw err;
     }
     bar?.done();
@@ -335,6 +349,13 @@ function renderReplay(result: ReplayResult, config: Config): string {
     if (totals.stillInvalid > 0) lines.push('See one: npm run dlq -- show <partition>:<offset>');
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The innermost cause's message: a failed activity's failure says "Activity task failed", its cause why. */
+function rootMessage(err: unknown): string {
+  let current = err;
+  while (current instanceof Error && current.cause instanceof Error) current = current.cause;
+  return current instanceof Error ? current.message : String(current);
 }
 
 function fmt(n: number): string {

@@ -101,6 +101,27 @@ export const DEFAULT_SEGMENT_OFFSETS = 500;
 /** The error type of a replay whose input cannot be replayed (not this worker's DLQ); not retried. */
 export const INVALID_REPLAY_INPUT = 'InvalidReplayInput';
 
+const MAX_SEGMENT_OFFSETS = 1_000_000;
+
+/**
+ * What is wrong with a replay's input, in a few words, or undefined when it can be replayed:
+ * anyone with access to the task queue can start one, so the workflow checks before it reads.
+ */
+export function validateReplayInput(input: unknown): string | undefined {
+  if (typeof input !== 'object' || input === null) return 'it is not an object';
+  const i = input as Partial<ReplayInput>;
+  if (typeof i.dlqTopic !== 'string' || i.dlqTopic.length === 0) return 'dlqTopic is not a topic name';
+  if (typeof i.dryRun !== 'boolean') return 'dryRun is not true or false';
+  const s = i.selection;
+  if (typeof s !== 'object' || s === null) return 'selection is not an object';
+  for (const key of ['reason', 'field'] as const) if (s[key] !== undefined && typeof s[key] !== 'string') return `selection.${key} is not a string`;
+  for (const key of ['sinceMs', 'untilMs'] as const) if (s[key] !== undefined && !Number.isSafeInteger(s[key])) return `selection.${key} is not a time in epoch milliseconds`;
+  if (i.segmentOffsets !== undefined && (!Number.isSafeInteger(i.segmentOffsets) || i.segmentOffsets < 1 || i.segmentOffsets > MAX_SEGMENT_OFFSETS)) {
+    return `segmentOffsets is not a whole number from 1 to ${MAX_SEGMENT_OFFSETS}`;
+  }
+  return undefined;
+}
+
 /** The replay log of a DLQ: one record per replayed dead letter, written in the transaction of its login. */
 export function replayLogTopic(dlqTopic: string): string {
   return `${dlqTopic}.replayed`;

@@ -6,7 +6,7 @@
  * result is the same, final. Its history stays small: it continues as new every few hundred
  * segments, carrying what it did.
  */
-import { continueAsNew, defineQuery, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, continueAsNew, defineQuery, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { ReplayActivities } from '../activities/replay';
 import {
   addCounts,
@@ -21,6 +21,7 @@ import {
   type ReplayProgress,
   type ReplayResult,
   type ReplayState,
+  validateReplayInput,
 } from '../domain/replay';
 import { DEAD_LETTER_COUNT, LOGIN_COUNT } from '../domain/search-attributes';
 
@@ -41,6 +42,8 @@ const { planReplay, replaySegment } = proxyActivities<ReplayActivities>({
 const SEGMENTS_PER_RUN = 300;
 
 export async function replayDeadLetters(input: ReplayInput): Promise<ReplayResult> {
+  const problem = validateReplayInput(input);
+  if (problem) throw ApplicationFailure.nonRetryable(`The replay input is malformed: ${problem}.`, INVALID_REPLAY_INPUT);
   const first = workflowInfo();
   const segmentOffsets = input.segmentOffsets ?? DEFAULT_SEGMENT_OFFSETS;
   let state: ReplayState | undefined = input.state;

@@ -262,4 +262,43 @@ describe('replay: npm run dlq -- replay', function () {
     for (const wave of ['a', 'b', 'c']) assertReplayedOnce(`${wave}-fix-`);
     await assertNoDuplicatesAndRedisExact();
   });
+
+  it('continues as new on a long replay and keeps what it counted', async function () {
+    const client = await connectClient(harness.config.temporal);
+    try {
+      const selection = { sinceMs: waves.a.sinceMs, untilMs: waves.a.untilMs };
+      const input: ReplayInput = { dlqTopic: harness.config.kafka.dlqTopic, selection, dryRun: true, segmentOffsets: 5 };
+      const handle = await client.workflow.start(REPLAY_WORKFLOW_TYPE, { workflowId: `${harness.t.id}-long-replay`, taskQueue: harness.config.temporal.taskQueue, args: [input] });
+      const result = (await handle.result()) as ReplayResult;
+      const { runId } = await client.workflow.getHandle(handle.workflowId).describe();
+      assert.notEqual(runId, handle.firstExecutionRunId, 'it continued as new');
+      const normal = lastJson<ReplayResult>(await runCommand('dlq', ['replay', ...window(waves.a), '--dry-run', '--json'], env));
+      assert.deepEqual(result.totals, normal.totals);
+      assert.deepEqual(result.counts, normal.counts);
+      assert.equal(result.offsets.done, result.offsets.total);
+    } finally {
+      await client.connection.close();
+    }
+  });
+
+  it('fails, with one sentence, a replay it cannot do: another DLQ, or a crafted input', async function () {
+    const client = await connectClient(harness.config.temporal);
+    try {
+      const run = async (input: unknown, id: string) => {
+        const handle = await client.workflow.start(REPLAY_WORKFLOW_TYPE, { workflowId: `${harness.t.id}-${id}`, taskQueue: harness.config.temporal.taskQueue, args: [input] });
+        let failure = await handle.result().then(() => assert.fail('it should fail'), (err: unknown) => err);
+        // The workflow's failure, or the failed activity's, whose cause says why.
+        while (failure instanceof Error && failure.cause instanceof Error) failure = failure.cause;
+        return failure instanceof Error ? failure.message : String(failure);
+      };
+      const base: ReplayInput = { dlqTopic: harness.config.kafka.dlqTopic, selection: {}, dryRun: true };
+      assert.equal(await run({ ...base, segmentOffsets: 0 }, 'crafted'), 'The replay input is malformed: segmentOffsets is not a whole number from 1 to 1000000.');
+      assert.equal(
+        await run({ ...base, dlqTopic: 'someone-elses-dlq' }, 'other-dlq'),
+        `This replay is of someone-elses-dlq, but the workers on this task queue serve ${harness.config.kafka.dlqTopic} (DLQ_TOPIC).`,
+      );
+    } finally {
+      await client.connection.close();
+    }
+  });
 });

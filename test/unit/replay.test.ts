@@ -13,6 +13,7 @@ import {
   replayWorkflowId,
   segmentsOf,
   totalsOf,
+  validateReplayInput,
 } from '../../src/domain/replay';
 import { replayMarker } from '../../src/activities/replay';
 
@@ -69,5 +70,19 @@ describe('replay (pure parts)', () => {
     assert.equal(identity, 'in:0:5@2026-01-01T00:00:00.000Z');
     assert.notEqual(replayMarker('d', 1, '9', identity), replayMarker('d', 1, '9', deadLetterIdentity(source, '2026-01-02T00:00:00.000Z')));
     assert.match(replayMarker('d', 1, '9', identity), /^replay\/d\/1\/9#[0-9a-f]{12}$/);
+  });
+});
+
+describe('replay input checks', () => {
+  it('accepts what the command sends, and names what is wrong in a crafted input', () => {
+    const ok = { dlqTopic: 'd', selection: { reason: 'invalid_field', sinceMs: 1 }, dryRun: false };
+    assert.equal(validateReplayInput(ok), undefined);
+    assert.equal(validateReplayInput({ ...ok, segmentOffsets: 500 }), undefined);
+    assert.equal(validateReplayInput(null), 'it is not an object');
+    assert.equal(validateReplayInput({ ...ok, dlqTopic: '' }), 'dlqTopic is not a topic name');
+    assert.equal(validateReplayInput({ ...ok, selection: { reason: 7 } }), 'selection.reason is not a string');
+    assert.equal(validateReplayInput({ ...ok, selection: { untilMs: 'soon' } }), 'selection.untilMs is not a time in epoch milliseconds');
+    assert.equal(validateReplayInput({ ...ok, segmentOffsets: 0 }), 'segmentOffsets is not a whole number from 1 to 1000000');
+    assert.equal(validateReplayInput({ ...ok, dryRun: 'yes' }), 'dryRun is not true or false');
   });
 });
