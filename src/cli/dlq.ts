@@ -256,7 +256,7 @@ async function replay(config: Config, args: string[]): Promise<number> {
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
     });
     const link = `${config.temporal.uiUrl.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
-    process.stderr.write(`${dryRun ? 'Dry run of a replay' : 'Replaying'} ${describeSelection(selection)} of ${dlqTopic}: workflow ${workflowId}\n${link}\n`);
+    process.stderr.write(`${dryRun ? 'Dry run of a replay' : 'Replay'} of ${dlqTopic}, ${describeSelection(selection)}: workflow ${workflowId}\n${link}\n`);
 
     let finished = false;
     const outcome = handle.result().finally(() => (finished = true));
@@ -302,7 +302,8 @@ async function replay(config: Config, args: string[]): Promise<number> {
       if (err instanceof WorkflowFailedError) throw new PipelineError(`The replay ${workflowId} failed: ${rootMessage(err).replace(/\.$/, '')}.`, { cause: err });
       throw err;
     }
-    bar?.done();
+    // A replay done before the first answer still shows its (full) bar.
+    if (isInteractive() && result.offsets.total > 0) (bar ??= new ProgressBar(result.offsets.total, 'DLQ offsets')).done();
     process.stdout.write(opts.json ? `${JSON.stringify(result)}\n` : renderReplay(result, config));
     return 0;
   } finally {
@@ -313,7 +314,7 @@ async function replay(config: Config, args: string[]): Promise<number> {
 function renderReplay(result: ReplayResult, config: Config): string {
   const { totals } = result;
   const lines = [
-    `${result.dryRun ? 'Dry run (nothing was written): ' : ''}${describeSelection(result.selection)} of ${result.dlqTopic}, workflow ${result.replayId}.`,
+    `${result.dryRun ? 'Dry run, nothing written. ' : ''}Replay of ${result.dlqTopic}, ${describeSelection(result.selection)}: workflow ${result.replayId}.`,
     `Read ${fmt(result.counts.read)} dead letter${result.counts.read === 1 ? '' : 's'}; ${fmt(totals.selected)} selected.`,
   ];
   if (totals.selected > 0) {

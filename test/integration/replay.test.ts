@@ -152,7 +152,7 @@ describe('replay: npm run dlq -- replay', function () {
     assert.equal(noUser?.stillInvalid, 50);
     assert.equal(noUser?.stillInvalidSample?.error, 'user_id is missing.');
     const text = await runCommand('dlq', ['replay', ...window(waves.a), '--dry-run'], env);
-    assert.match(text.stdout, /^Dry run \(nothing was written\): failed from .* of t-replay-\w+-dlq, workflow replay\/.*\/dry-run\.\nRead [\d,]+ dead letters; 250 selected\./);
+    assert.match(text.stdout, /^Dry run, nothing written\. Replay of t-replay-\w+-dlq, failed from \S+ to \S+: workflow replay\/.*\/dry-run\.\nRead [\d,]+ dead letters; 250 selected\./);
     assert.match(text.stdout, /REASON\s+FIELD\s+SELECTED\s+WOULD REPLAY\s+ALREADY REPLAYED\s+STILL INVALID\s+NOT REPLAYABLE/);
     assert.match(text.stdout, /\ninvalid_field\s+app_version\s+200\s+200\s+0\s+0\s+0\n/);
     assert.match(text.stdout, /\nmissing_field\s+user_id\s+50\s+0\s+0\s+50\s+0\n {2}still invalid today: missing_field \(user_id\): user_id is missing\. e\.g\. \d:\d+\n/);
