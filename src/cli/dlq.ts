@@ -346,7 +346,9 @@ function renderReplay(result: ReplayResult, config: Config): string {
   if (result.dryRun) {
     lines.push(`Would publish ${fmt(totals.replayed)} as logins to ${config.kafka.outputTopic}; ${fmt(totals.stillInvalid + totals.notReplayable)} would stay in ${result.dlqTopic}.`);
   } else {
-    lines.push(`${fmt(totals.replayed)} published as logins to ${config.kafka.outputTopic} (each once, counted once in Redis); ${fmt(totals.stillInvalid + totals.notReplayable)} stay in ${result.dlqTopic}.`);
+    const stay = `${fmt(totals.stillInvalid + totals.notReplayable)} stay in ${result.dlqTopic}`;
+    if (totals.replayed > 0) lines.push(`${fmt(totals.replayed)} published as logins to ${config.kafka.outputTopic} (each once, counted once in Redis); ${stay}.`);
+    else lines.push(`Nothing published${totals.alreadyReplayed > 0 ? `: ${fmt(totals.alreadyReplayed)} had been replayed before` : ''}; ${stay}.`);
     if (totals.stillInvalid > 0) lines.push('See one: npm run dlq -- show <partition>:<offset>');
   }
   return `${lines.join('\n')}\n`;
