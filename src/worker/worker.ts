@@ -1,6 +1,6 @@
 /**
- * The Temporal worker: the batch and insights workflows and their activities on
- * TEMPORAL_TASK_QUEUE. It owns every client (Kafka, Redis, Temporal) and closes them on shutdown.
+ * The Temporal worker: the batch, insights and dead-letter replay workflows and their activities
+ * on TEMPORAL_TASK_QUEUE. It owns every client (Kafka, Redis, Temporal) and closes them on shutdown.
  */
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
