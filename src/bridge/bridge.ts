@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import { createCluster, type KafkajsCluster } from '../clients/kafka';
+import { RangeReader } from '../clients/range-reader';
 import type { Config } from '../config';
 import { batchId, batchWorkflowId, offsetCount, type BatchSpec, type OffsetRange } from '../domain/batch';
 import { formatCommitMetadata } from '../domain/commit-metadata';
@@ -33,6 +34,9 @@ export interface BridgeDeps {
   logger: Logger;
   metrics?: BridgeMetrics;
 }
+
+/** Offsets looked back over for a record's timestamp (a transaction's markers and aborted records may sit just below). */
+const LOOK_BACK_OFFSETS = 10n;
 
 /** How often failed batches of the group are looked for (their own bridge may be gone). */
 const SWEEP_INTERVAL_MS = 60_000;
@@ -193,6 +197,7 @@ export class Bridge {
         topic: config.kafka.inputTopic,
         onMissingOffsets: config.bridge.onMissingOffsets,
         bounds: (partitions) => this.bounds(partitions),
+        timestampBefore: (partition, offset) => this.timestampBefore(partition, offset),
         logger,
       },
       assignment.partitions,
@@ -220,6 +225,7 @@ export class Bridge {
       ranges,
       lane: { id: lane.id, seq: lane.seq },
       cutAtMs: Date.now(),
+      attemptTimeoutMs: config.batch.attemptTimeoutMs,
     };
     const workflowId = batchWorkflowId(spec.batchId);
     const stopTimer = metrics?.handOffDuration.startTimer();
@@ -293,6 +299,21 @@ export class Bridge {
     const [[earliest], [latest]] = await Promise.all([ask(true), ask(false)]);
     const offsetOf = (list: typeof earliest, partition: number) => BigInt(list?.partitions.find((p) => p.partition === partition)?.offset ?? '0');
     return new Map(partitions.map((p) => [p, { earliest: offsetOf(earliest, p), latest: offsetOf(latest, p) }]));
+  }
+
+  /** The Kafka timestamp of the last record below `offset` (among the few before it), read once at a take-over. */
+  private async timestampBefore(partition: number, offset: bigint): Promise<number | undefined> {
+    const reader = new RangeReader(this.deps.kafka);
+    try {
+      const from = offset > LOOK_BACK_OFFSETS ? offset - LOOK_BACK_OFFSETS : 0n;
+      let last: number | undefined;
+      for await (const records of reader.read(this.deps.config.kafka.inputTopic, [{ partition, from: String(from), to: String(offset) }], { chunkBytes: 1024 * 1024 })) {
+        for (const r of records) if (r.timestamp !== undefined) last = Number(r.timestamp);
+      }
+      return last;
+    } finally {
+      await reader.close();
+    }
   }
 
   private async sweepPeriodically(): Promise<void> {

@@ -10,7 +10,7 @@ import { IncarnationCheck } from '../activities/incarnation';
 import { createInsightsActivities } from '../activities/insights';
 import { createKafka } from '../clients/kafka';
 import { RangeReader } from '../clients/range-reader';
-import { createRedis } from '../clients/redis';
+import { createRedis, redisCommandTimeoutMs } from '../clients/redis';
 import { LaneTransactions } from '../clients/transactions';
 import type { Config } from '../config';
 import { createInsightsStore, type InsightsStore } from '../insights/store';
@@ -38,7 +38,7 @@ export interface WorkerClients {
 export function createWorkerClients(config: Config, logger: Logger): WorkerClients {
   const kafka = createKafka(config.kafka, { logger });
   const admin = kafka.admin();
-  const redis = createRedis(config.redis);
+  const redis = createRedis(config.redis, { commandTimeoutMs: redisCommandTimeoutMs(config) });
   const reader = new RangeReader(kafka);
   const transactions = new LaneTransactions(kafka, admin, logger, {
     transactionTimeoutMs: TRANSACTION_TIMEOUT_MS,

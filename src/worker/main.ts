@@ -1,24 +1,38 @@
 /**
  * `npm run worker`: the Temporal worker, with /metrics, /healthz and /readyz on WORKER_HTTP_PORT.
- * Started before Kafka, Temporal or Redis answer, it says which does not and waits for them.
+ * Started before Kafka, Temporal or Redis answer, it says which does not and waits for them. On a
+ * machine with several CPUs it runs one worker process per CPU under a supervisor
+ * (src/worker/supervisor.ts); this module is also what each of them runs.
  */
 import { Runtime } from '@temporalio/worker';
 import { Dependencies } from '../clients/availability';
 import { kafkaDependency, redisDependency, temporalDependency } from '../clients/dependencies';
-import { loadConfig } from '../config';
+import { loadConfig, type Config } from '../config';
 import { CancelledError } from '../errors';
 import { freePort, startOpsServer } from '../http';
 import { createLogger } from '../log';
 import { createRegistry } from '../metrics';
+import { usableCpus } from '../process/cpus';
 import { runMain } from '../process/main';
 import { retry } from '../process/retry';
 import { onShutdownSignals } from '../process/signals';
 import { temporalRuntimeLogger } from './runtime-logger';
+import { superviseWorkers, type WorkerProcessMessage } from './supervisor';
 import { startPipelineWorker, type RunningWorker } from './worker';
 
 runMain(async () => {
   const config = loadConfig();
-  const logger = createLogger('worker', config);
+  const processes = config.worker.processes === 'auto' ? usableCpus() : config.worker.processes;
+  if (config.worker.processIndex === undefined && processes > 1) return superviseWorkers(config, processes);
+  return runWorkerProcess(config);
+});
+
+async function runWorkerProcess(config: Config): Promise<number | void> {
+  const supervised = config.worker.processIndex !== undefined;
+  const base = createLogger('worker', config);
+  const logger = supervised ? base.child({ workerProcess: config.worker.processIndex }) : base;
+  // A worker process whose supervisor is gone (stopped, or killed) goes with it.
+  if (supervised) process.on('disconnect', () => process.exit(1));
   const sdkMetricsPort = await freePort();
   Runtime.install({
     logger: temporalRuntimeLogger(logger),
@@ -60,7 +74,12 @@ runMain(async () => {
     throw err;
   }
   // Logged last, so that "running" means the probes answer too: supervisors and tests wait for this line.
-  logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'Worker running');
+  if (supervised) {
+    logger.info({ taskQueue: config.temporal.taskQueue }, 'Worker process running');
+    process.send?.({ type: 'running', port: ops.port } satisfies WorkerProcessMessage);
+  } else {
+    logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'Worker running');
+  }
   try {
     await worker.done;
   } catch (err) {
@@ -74,4 +93,4 @@ runMain(async () => {
     logger.error('Worker stopped unexpectedly');
     return 1;
   }
-});
+}
