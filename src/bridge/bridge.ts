@@ -18,8 +18,9 @@ import { formatCommitMetadata } from '../domain/commit-metadata';
 import { CancelledError, isRetriable, PipelineError } from '../errors';
 import type { Logger } from '../log';
 import type { BridgeMetrics } from '../metrics';
-import { backoffDelay, retry } from '../process/retry';
-import { sleep, withDeadline } from '../process/wait';
+import { repeat } from '../process/repeat';
+import { retry } from '../process/retry';
+import { withDeadline } from '../process/wait';
 import { cutRanges, pendingOffsets, shouldCut, type PartitionPosition } from './cutter';
 import { startOrFind, type HandOffTarget } from './handoff';
 import { Lanes } from './lanes';
@@ -142,27 +143,23 @@ export class Bridge {
 
   /** Ticks every few tens of milliseconds; backs off while Kafka or Temporal does not answer. */
   private async loop(): Promise<void> {
-    const pollMs = Math.min(50, Math.max(10, Math.floor(this.deps.config.batch.maxWaitMs / 4)));
-    let failures = 0;
-    while (!this.stopping.signal.aborted) {
-      try {
-        await this.tick();
-        if (failures > 0) this.deps.logger.info('The bridge hands off again');
-        failures = 0;
-        this.failing = false;
-      } catch (err) {
-        // Ours when it is final (a partition's offsets are missing); a client library's errors
-        // (a broker restarting, the group rejoining) pass.
-        if (err instanceof PipelineError && !err.retriable) {
-          this.reportFatal(err);
-          return;
-        }
-        if (failures === 0) this.deps.logger.warn({ err }, 'Handing off failed; retrying');
-        failures++;
+    const { config, logger } = this.deps;
+    await repeat(() => this.tick(), {
+      intervalMs: Math.min(50, Math.max(10, Math.floor(config.batch.maxWaitMs / 4))),
+      signal: this.stopping.signal,
+      backoff: { initialMs: 200, maxMs: 10_000 },
+      // Ours when it is final (a partition's offsets are missing); a client library's errors
+      // (a broker restarting, the group rejoining) pass.
+      isFatal: (err) => err instanceof PipelineError && !err.retriable,
+      onError: (err, failures) => {
         this.failing = true;
-      }
-      await sleep(failures > 0 ? backoffDelay(failures - 1, { initialMs: 200, maxMs: 10_000 }) : pollMs, this.stopping.signal).catch(() => undefined);
-    }
+        if (failures === 1) logger.warn({ err }, 'Handing off failed; retrying');
+      },
+      onRecovered: () => {
+        this.failing = false;
+        logger.info('The bridge hands off again');
+      },
+    }).catch((err: unknown) => this.reportFatal(err as Error));
   }
 
   private async tick(): Promise<void> {
@@ -317,14 +314,13 @@ export class Bridge {
   }
 
   private async sweepPeriodically(): Promise<void> {
-    while (!this.stopping.signal.aborted) {
-      try {
-        await this.sweeper.sweep();
-      } catch (err) {
-        this.deps.logger.debug({ err }, 'Looking for failed batches failed; trying again later');
-      }
-      await sleep(SWEEP_INTERVAL_MS, this.stopping.signal).catch(() => undefined);
-    }
+    await repeat(async () => void (await this.sweeper.sweep()), {
+      intervalMs: SWEEP_INTERVAL_MS,
+      signal: this.stopping.signal,
+      backoff: { initialMs: SWEEP_INTERVAL_MS, maxMs: SWEEP_INTERVAL_MS },
+      onError: (err) => this.deps.logger.debug({ err }, 'Looking for failed batches failed; trying again later'),
+    });
   }
+
 }
 

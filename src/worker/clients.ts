@@ -5,7 +5,7 @@
  */
 import type { Admin, Kafka } from 'kafkajs';
 import type Redis from 'ioredis';
-import { createBatchActivities } from '../activities/batch';
+import { batchActivities, createBatchWork } from '../activities/batch';
 import { IncarnationCheck } from '../activities/incarnation';
 import { createInsightsActivities } from '../activities/insights';
 import { createKafka } from '../clients/kafka';
@@ -58,10 +58,19 @@ export function createWorkerClients(config: Config, logger: Logger): WorkerClien
   };
 }
 
-export function createWorkerActivities(clients: WorkerClients, config: Config, metrics?: WorkerMetrics) {
+/** The batch and summary work on these clients, callable with an explicit cancellation signal. */
+export function createWorkerWork(clients: WorkerClients, config: Config, metrics?: WorkerMetrics) {
   const { reader, transactions, admin, store } = clients;
   return {
-    ...createBatchActivities({ reader, transactions, incarnations: new IncarnationCheck(admin), store, config, metrics }),
+    ...createBatchWork({ reader, transactions, incarnations: new IncarnationCheck(admin), store, config, metrics }),
     ...createInsightsActivities({ transactions, store, config, metrics }),
   };
+}
+
+export type WorkerWork = ReturnType<typeof createWorkerWork>;
+
+/** The activities the worker registers, running the work in this process. */
+export function createWorkerActivities(clients: WorkerClients, config: Config, metrics?: WorkerMetrics) {
+  const work = createWorkerWork(clients, config, metrics);
+  return { ...batchActivities(work), publishSummary: work.publishSummary };
 }

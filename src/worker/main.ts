@@ -1,13 +1,12 @@
 /**
  * `npm run worker`: the Temporal worker, with /metrics, /healthz and /readyz on WORKER_HTTP_PORT.
  * Started before Kafka, Temporal or Redis answer, it says which does not and waits for them. On a
- * machine with several CPUs it runs one worker process per CPU under a supervisor
- * (src/worker/supervisor.ts); this module is also what each of them runs.
+ * machine with several CPUs its batches run in one engine process per CPU (src/worker/pool.ts).
  */
 import { Runtime } from '@temporalio/worker';
 import { Dependencies } from '../clients/availability';
 import { kafkaDependency, redisDependency, temporalDependency } from '../clients/dependencies';
-import { loadConfig, type Config } from '../config';
+import { loadConfig } from '../config';
 import { CancelledError } from '../errors';
 import { freePort, startOpsServer } from '../http';
 import { createLogger } from '../log';
@@ -17,22 +16,11 @@ import { runMain } from '../process/main';
 import { retry } from '../process/retry';
 import { onShutdownSignals } from '../process/signals';
 import { temporalRuntimeLogger } from './runtime-logger';
-import { superviseWorkers, type WorkerProcessMessage } from './supervisor';
 import { startPipelineWorker, type RunningWorker } from './worker';
 
 runMain(async () => {
   const config = loadConfig();
-  const processes = config.worker.processes === 'auto' ? usableCpus() : config.worker.processes;
-  if (config.worker.processIndex === undefined && processes > 1) return superviseWorkers(config, processes);
-  return runWorkerProcess(config);
-});
-
-async function runWorkerProcess(config: Config): Promise<number | void> {
-  const supervised = config.worker.processIndex !== undefined;
-  const base = createLogger('worker', config);
-  const logger = supervised ? base.child({ workerProcess: config.worker.processIndex }) : base;
-  // A worker process whose supervisor is gone (stopped, or killed) goes with it.
-  if (supervised) process.on('disconnect', () => process.exit(1));
+  const logger = createLogger('worker', config);
   const sdkMetricsPort = await freePort();
   Runtime.install({
     logger: temporalRuntimeLogger(logger),
@@ -48,7 +36,10 @@ async function runWorkerProcess(config: Config): Promise<number | void> {
     port: config.http.workerPort,
     registry,
     readiness: () => worker?.readiness() ?? Promise.resolve(dependencies.readiness()),
-    extraMetrics: () => fetch(`http://127.0.0.1:${sdkMetricsPort}/metrics`).then((r) => r.text()),
+    extraMetrics: async () => {
+      const sdk = await fetch(`http://127.0.0.1:${sdkMetricsPort}/metrics`).then((r) => r.text());
+      return `${(await worker?.metrics()) ?? ''}\n${sdk}`;
+    },
   });
   logger.info({ port: ops.port }, 'Serving /metrics, /healthz and /readyz');
   const stop = new AbortController();
@@ -63,7 +54,8 @@ async function runWorkerProcess(config: Config): Promise<number | void> {
   try {
     await dependencies.waitForAll(stop.signal);
     // A service that goes away between its probe and the worker's start is waited for again.
-    worker = await retry(() => startPipelineWorker(config, logger, registry), {
+    const engines = config.worker.processes === 'auto' ? usableCpus() : config.worker.processes;
+    worker = await retry(() => startPipelineWorker(config, logger, registry, { engines: engines > 1 ? engines : 0 }), {
       initialMs: 1_000,
       maxMs: 15_000,
       signal: stop.signal,
@@ -74,12 +66,7 @@ async function runWorkerProcess(config: Config): Promise<number | void> {
     throw err;
   }
   // Logged last, so that "running" means the probes answer too: supervisors and tests wait for this line.
-  if (supervised) {
-    logger.info({ taskQueue: config.temporal.taskQueue }, 'Worker process running');
-    process.send?.({ type: 'running', port: ops.port } satisfies WorkerProcessMessage);
-  } else {
-    logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'Worker running');
-  }
+  logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace, engines: worker.engines }, 'Worker running');
   try {
     await worker.done;
   } catch (err) {
@@ -93,4 +80,4 @@ async function runWorkerProcess(config: Config): Promise<number | void> {
     logger.error('Worker stopped unexpectedly');
     return 1;
   }
-}
+});

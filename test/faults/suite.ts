@@ -12,11 +12,12 @@
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Environment } from '../../src/config';
 import { formatAccounting, sourceOf } from '../helpers/accounting';
 import { DedicatedService } from '../helpers/dedicated';
 import { PipelineHarness } from '../helpers/pipeline';
-import { ChildService } from '../helpers/processes';
+import { ChildService, LOG_DIR } from '../helpers/processes';
 import { waitFor } from '../helpers/wait';
 import { sleep } from '../../src/process/wait';
 import { ConfigResourceTypes, type Kafka } from 'kafkajs';
@@ -80,8 +81,7 @@ export async function runFault(stack: FaultStack, fault: FaultName, options: Fau
     pair ? 4 : 2,
   );
   try {
-    // Dead letters are far smaller than this: every one is refused until the limit is raised.
-    await harness.setup(fault === 'DLQ refusing' ? { dlqMaxMessageBytes: 64 } : {});
+    await harness.setup();
     const secondWorker = pair ? harness.spawn('worker', 'worker-2') : undefined;
     const secondBridge = pair ? harness.spawn('bridge', 'bridge-2') : undefined;
     await Promise.all([harness.startAll(), secondWorker?.start(), secondBridge?.start()]);
@@ -119,6 +119,7 @@ export async function runFault(stack: FaultStack, fault: FaultName, options: Fau
 
     assert.equal(await generator.waitForExit(), 0, `the generator rode out the fault:\n${generator.tail()}`);
     const accounting = await harness.waitForAllAccounted(300_000);
+    if (accounting.duplicates > 0) writeFileSync(join(LOG_DIR, `${harness.t.id}-duplicates.json`), JSON.stringify(duplicatesOf(harness), null, 1));
     assert.deepEqual(accounting.lost, [], formatAccounting(accounting));
     assert.equal(accounting.duplicates, 0, `every offset exactly once: ${formatAccounting(accounting)}`);
     assert.deepEqual(accounting.conflicting, [], 'no offset is both a login and a dead letter');
@@ -186,11 +187,27 @@ async function inject(
       await stack.temporal.start();
       return;
     case 'DLQ refusing':
+      // Dead letters are far larger than this: every one is refused until the limit is raised.
+      await setMaxMessageBytes(harness.kafka, harness.config.kafka.dlqTopic, 64);
       await waitFor(() => /refused a record as too large/.test(harness.worker.logText()), { timeoutMs: 60_000, message: 'the worker to say the DLQ refuses a dead letter' });
       await outage(options.outageSeconds * 1000);
       await setMaxMessageBytes(harness.kafka, harness.config.kafka.dlqTopic, KAFKA_DEFAULT_MAX_MESSAGE_BYTES + DEAD_LETTER_HEADROOM_BYTES);
       return;
   }
+}
+
+/** For a failed run: each repeated source with the outputs that carry it (batch, Kafka partition and offset, timestamp). */
+function duplicatesOf(harness: PipelineHarness): Record<string, { batch: string; at: string; time: string }[]> {
+  const bySource = new Map<string, { batch: string; at: string; time: string }[]>();
+  for (const m of [...harness.logins(), ...harness.deadLetters()]) {
+    const key = sourceOf(m)?.key;
+    if (!key) continue;
+    const batch = m.headers['dlq.batch_id'] ?? (JSON.parse(m.value!.toString()) as { batch_id: string }).batch_id;
+    const list = bySource.get(key) ?? [];
+    list.push({ batch, at: `${m.topic}[${m.partition}]@${m.offset}`, time: new Date(m.timestamp).toISOString() });
+    bySource.set(key, list);
+  }
+  return Object.fromEntries([...bySource].filter(([, list]) => list.length > 1));
 }
 
 async function setMaxMessageBytes(kafka: Kafka, topic: string, bytes: number): Promise<void> {
