@@ -19,9 +19,9 @@ import { DedicatedService } from '../helpers/dedicated';
 import { PipelineHarness } from '../helpers/pipeline';
 import { ChildService, LOG_DIR } from '../helpers/processes';
 import { waitFor } from '../helpers/wait';
-import { sleep } from '../../src/process/wait';
-import { ConfigResourceTypes, type Kafka } from 'kafkajs';
+import { setMaxMessageBytes } from '../helpers/kafka';
 import { DEAD_LETTER_HEADROOM_BYTES, KAFKA_DEFAULT_MAX_MESSAGE_BYTES } from '../../src/clients/topics';
+import { sleep } from '../../src/process/wait';
 
 export interface FaultSuiteOptions {
   /** Records the generator sends per scenario. */
@@ -208,16 +208,6 @@ function duplicatesOf(harness: PipelineHarness): Record<string, { batch: string;
     bySource.set(key, list);
   }
   return Object.fromEntries([...bySource].filter(([, list]) => list.length > 1));
-}
-
-async function setMaxMessageBytes(kafka: Kafka, topic: string, bytes: number): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: 'max.message.bytes', value: String(bytes) }] }] });
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 const ALL_FAULTS: FaultName[] = [

@@ -1,4 +1,4 @@
-import { Partitioners, type Kafka, type Message } from 'kafkajs';
+import { ConfigResourceTypes, Partitioners, type Kafka, type Message } from 'kafkajs';
 import { TopicFollower } from '../../src/clients/topic-follower';
 import { createKafka } from '../../src/clients/kafka';
 import type { Config } from '../../src/config';
@@ -90,6 +90,17 @@ export async function topicSize(kafka: Kafka, topic: string): Promise<number> {
   try {
     const offsets = await admin.fetchTopicOffsets(topic);
     return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Sets a topic's max.message.bytes (a DLQ made too small for a test, then raised). */
+export async function setMaxMessageBytes(kafka: Kafka, topic: string, bytes: number): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: 'max.message.bytes', value: String(bytes) }] }] });
   } finally {
     await admin.disconnect();
   }
