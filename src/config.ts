@@ -58,10 +58,14 @@ const schema = z.object({
   AGGREGATE_RETENTION_SECONDS: positiveInt.default(86_400),
   BATCH_MAX_RECORDS: positiveInt.max(1_000_000).default(10_000),
   BATCH_MAX_WAIT_MS: positiveInt.max(60_000).default(200),
-  BATCH_MAX_BYTES: positiveInt.min(1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
-  BRIDGE_MAX_IN_FLIGHT: positiveInt.max(256).default(4),
+  BATCH_MAX_BYTES: positiveInt.min(1024).max(256 * 1024 * 1024).default(1024 * 1024),
+  BRIDGE_MAX_IN_FLIGHT: positiveInt.max(256).default(8),
   BRIDGE_ON_MISSING_OFFSETS: z.enum(['stop', 'earliest']).default('stop'),
-  WORKER_MAX_CONCURRENT_BATCHES: positiveInt.max(1000).default(8),
+  BATCH_ATTEMPT_TIMEOUT_MS: positiveInt.min(1_000).max(3_600_000).default(120_000),
+  WORKER_MAX_CONCURRENT_BATCHES: positiveInt.max(1000).default(4),
+  WORKER_PROCESSES: z.union([z.literal('auto'), positiveInt.max(64)]).default('auto'),
+  /** Set by the worker's supervisor on the processes it starts; not a setting for users. */
+  WORKER_PROCESS_INDEX: z.coerce.number().int().min(0).optional(),
   OUTPUT_MAX_MESSAGE_BYTES: positiveInt.default(1_000_000),
   IP_MASKING: z.enum(['none', 'truncate']).default('none'),
   /**
@@ -139,12 +143,21 @@ export interface Config {
   /**
    * maxRecords: offsets per batch at most; maxWaitMs: the longest a record waits for its batch to
    * be cut; maxBytes: input bytes the worker reads and publishes per transaction (a chunk);
-   * maxInFlight: the bridge's lanes, each with one batch in flight at most.
+   * maxInFlight: the bridge's lanes, each with one batch in flight at most; attemptTimeoutMs: how
+   * long one attempt at a batch may take before Temporal starts another (the first is cancelled).
    */
-  batch: { maxRecords: number; maxWaitMs: number; maxBytes: number; maxInFlight: number };
+  batch: { maxRecords: number; maxWaitMs: number; maxBytes: number; maxInFlight: number; attemptTimeoutMs: number };
   /** breaker: undefined when off (DLQ_MAX_RATIO unset). */
   bridge: { onMissingOffsets: 'stop' | 'earliest'; breaker?: { maxRatio: number; minRecords: number } };
-  worker: { maxConcurrentBatches: number; outputMaxMessageBytes: number; ipMasking: 'none' | 'truncate' };
+  worker: {
+    maxConcurrentBatches: number;
+    outputMaxMessageBytes: number;
+    ipMasking: 'none' | 'truncate';
+    /** Worker processes `npm run worker` runs: 'auto' is one per CPU this process may use. */
+    processes: 'auto' | number;
+    /** This process's place among them, when a supervisor started it. */
+    processIndex?: number;
+  };
   /** Record rules beyond the contract's, set through configuration (undefined: the contract's alone). */
   rules: { appVersionExtraPattern?: string };
   stack: { dir: string; cacheDir: string; kafkaHome?: string; searchPath: string[] };
@@ -245,6 +258,7 @@ function toConfig(e: Env, env: Environment): Config {
       maxWaitMs: e.BATCH_MAX_WAIT_MS,
       maxBytes: e.BATCH_MAX_BYTES,
       maxInFlight: e.BRIDGE_MAX_IN_FLIGHT,
+      attemptTimeoutMs: e.BATCH_ATTEMPT_TIMEOUT_MS,
     },
     bridge: {
       onMissingOffsets: e.BRIDGE_ON_MISSING_OFFSETS,
@@ -252,6 +266,8 @@ function toConfig(e: Env, env: Environment): Config {
     },
     worker: {
       maxConcurrentBatches: e.WORKER_MAX_CONCURRENT_BATCHES,
+      processes: e.WORKER_PROCESSES,
+      processIndex: e.WORKER_PROCESS_INDEX,
       outputMaxMessageBytes: e.OUTPUT_MAX_MESSAGE_BYTES,
       ipMasking: e.IP_MASKING,
     },

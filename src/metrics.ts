@@ -1,10 +1,15 @@
 /** Prometheus metrics of the bridge and the worker (prom-client), one registry per process. */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export function createRegistry(component: 'bridge' | 'worker' | 'dashboard'): Registry {
+/**
+ * A process's registry, with Node's own metrics (CPU, memory, event loop) under `lp_`; a worker's
+ * engines (src/worker/engine.ts) put theirs under `lp_engine_`, summed over the engines by the
+ * worker that serves them.
+ */
+export function createRegistry(component: 'bridge' | 'worker' | 'dashboard', options: { processMetricsPrefix?: string } = {}): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ component });
-  collectDefaultMetrics({ register: registry, prefix: 'lp_' });
+  collectDefaultMetrics({ register: registry, prefix: options.processMetricsPrefix ?? 'lp_' });
   return registry;
 }
 
@@ -66,6 +71,8 @@ export function createWorkerMetrics(registry: Registry) {
       name: 'lp_insights_latest_summary_timestamp_seconds',
       help: 'When this worker last published a summary (epoch seconds)',
       registers: [registry],
+      // Over a worker's engines: the latest.
+      aggregator: 'max',
     }),
   };
 }

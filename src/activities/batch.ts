@@ -77,16 +77,20 @@ interface BatchContext {
   signal: AbortSignal;
 }
 
-export function createBatchActivities(deps: BatchActivityDeps) {
+/**
+ * The batch work itself, with the attempt's cancellation given explicitly: run by the activities
+ * below in the worker process, or in a worker engine (src/worker/engine.ts) that the worker
+ * process hands batches to.
+ */
+export function createBatchWork(deps: BatchActivityDeps) {
   const rules = ruleSettings(deps.config);
   /** A batch of offset ranges (docs/design.md, "The hand-off"). */
-  async function processRanges(spec: BatchSpec, processedAtMs: number = spec.cutAtMs): Promise<BatchResult> {
+  async function processRanges(spec: BatchSpec, processedAtMs: number, signal: AbortSignal): Promise<BatchResult> {
     const problem = validateBatchSpec(spec);
     if (problem) throw ApplicationFailure.nonRetryable(`The batch input is malformed: ${problem}.`, INVALID_BATCH_INPUT);
     if (spec.void) return emptyResult(spec.batchId);
     const superseded = await deps.incarnations.check(spec);
     if (superseded) throw ApplicationFailure.nonRetryable(superseded, SUPERSEDED_BATCH);
-    const signal = cancellation();
     const chunks = deps.reader.read(spec.topic, spec.ranges, { chunkBytes: deps.config.batch.maxBytes, signal });
     return publishBatch(deps, rules, { batchId: spec.batchId, topic: spec.topic, lane: spec.lane, anchorTopic: spec.topic, deadLetterAll: spec.deadLetter?.error, processedAtMs, signal }, chunks);
   }
@@ -95,7 +99,7 @@ export function createBatchActivities(deps: BatchActivityDeps) {
    * A batch of the first hand-off, whose records travel in its input (src/domain/blob.ts): kept
    * so that workflows started before an upgrade finish after it. Its lane is its own.
    */
-  async function handleBatch(meta: LegacyBatchMeta, blob: Uint8Array, processedAtMs: number): Promise<BatchResult> {
+  async function handleBatch(meta: LegacyBatchMeta, blob: Uint8Array, processedAtMs: number, signal: AbortSignal): Promise<BatchResult> {
     let records: RangeRecord[];
     try {
       records = (await decodeRecords(blob, meta?.encoding)).map((r) => ({ ...r, partition: meta.partition }));
@@ -106,13 +110,23 @@ export function createBatchActivities(deps: BatchActivityDeps) {
       throw ApplicationFailure.nonRetryable('The batch input is malformed: its metadata does not match its records.', INVALID_BATCH_INPUT);
     }
     const lane = { id: `${meta.batchId}/first-hand-off`, seq: 1 };
-    return publishBatch(deps, rules, { batchId: meta.batchId, topic: meta.topic, lane, anchorTopic: meta.topic, processedAtMs, signal: cancellation() }, once(records));
+    return publishBatch(deps, rules, { batchId: meta.batchId, topic: meta.topic, lane, anchorTopic: meta.topic, processedAtMs, signal }, once(records));
   }
 
   return { processRanges, handleBatch };
 }
 
-export type BatchActivities = ReturnType<typeof createBatchActivities>;
+export type BatchWork = ReturnType<typeof createBatchWork>;
+
+/** The batch activities, as Temporal calls them: the attempt's cancellation from its context. */
+export function batchActivities(work: BatchWork) {
+  return {
+    processRanges: (spec: BatchSpec, processedAtMs: number = spec.cutAtMs) => work.processRanges(spec, processedAtMs, cancellation()),
+    handleBatch: (meta: LegacyBatchMeta, blob: Uint8Array, processedAtMs: number) => work.handleBatch(meta, blob, processedAtMs, cancellation()),
+  };
+}
+
+export type BatchActivities = ReturnType<typeof batchActivities>;
 
 /** The attempt's cancellation: set when its timeout passed or its workflow went away. */
 function cancellation(): AbortSignal {

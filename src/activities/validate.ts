@@ -33,6 +33,7 @@ export function validateBatchSpec(spec: unknown): string | undefined {
     if (typeof range.incarnation !== 'string' || range.incarnation.length === 0) return `the range of partition ${range.partition} has no incarnation`;
   }
   if (!Number.isSafeInteger(s.cutAtMs) || (s.cutAtMs as number) <= 0) return 'cutAtMs is not a time in epoch milliseconds';
+  if (s.attemptTimeoutMs !== undefined && (!Number.isSafeInteger(s.attemptTimeoutMs) || s.attemptTimeoutMs < 1_000)) return 'attemptTimeoutMs is not a duration of at least a second';
   if (s.deadLetter !== undefined && typeof s.deadLetter?.error !== 'string') return 'deadLetter has no error sentence';
   return undefined;
 }

@@ -1,11 +1,11 @@
 /**
- * The benchmark's view of the outputs: a consumer (read_committed, as the contract asks of every
- * reader) that indexes every login and dead letter by the input offset it came from, with its
- * Kafka timestamp; and the input's own timestamps, read by exact offset range.
+ * The benchmark's view of the outputs: a read_committed follower (src/clients/topic-follower.ts)
+ * that indexes every login and dead letter by the input offset it came from, with its Kafka
+ * timestamp; and the input's own timestamps, read by exact offset range.
  */
-import { randomBytes } from 'node:crypto';
-import type { Consumer, Kafka } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { RangeReader } from '../clients/range-reader';
+import { TopicFollower } from '../clients/topic-follower';
 
 /** `topic:partition:offset` of the input record an output came from. */
 function sourceKey(topic: string, partition: number | string, offset: string): string {
@@ -17,26 +17,19 @@ export class OutputIndex {
   private readonly times = new Map<string, number>();
   /** Source → how many outputs it has (more than 1 is a duplicate). */
   private readonly counts = new Map<string, number>();
-  private consumer: Consumer | undefined;
+  private follower: TopicFollower | undefined;
 
   /** Starts indexing the topics from their beginning; keeps up until close(). */
   static async start(kafka: Kafka, topics: string[]): Promise<OutputIndex> {
     const index = new OutputIndex();
-    const consumer = kafka.consumer({ groupId: `bench-outputs-${randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 100, maxBytesPerPartition: 4 * 1024 * 1024 });
-    index.consumer = consumer;
-    await consumer.connect();
-    for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) {
-          const key = outputSource(m.value, m.headers ?? {});
-          if (key === undefined) continue;
-          index.counts.set(key, (index.counts.get(key) ?? 0) + 1);
-          if (!index.times.has(key)) index.times.set(key, Number(m.timestamp));
-        }
-      },
-    });
+    index.follower = await new TopicFollower(kafka, topics, (_topic, records) => {
+      for (const m of records) {
+        const key = outputSource(m.value, m.headers ?? {});
+        if (key === undefined) continue;
+        index.counts.set(key, (index.counts.get(key) ?? 0) + 1);
+        if (!index.times.has(key)) index.times.set(key, Number(m.timestamp));
+      }
+    }, { fromBeginning: true }).start();
     return index;
   }
 
@@ -69,7 +62,7 @@ export class OutputIndex {
   }
 
   async close(): Promise<void> {
-    await this.consumer?.disconnect();
+    await this.follower?.stop();
   }
 }
 

@@ -11,14 +11,16 @@ import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import { createCluster, type KafkajsCluster } from '../clients/kafka';
+import { RangeReader } from '../clients/range-reader';
 import type { Config } from '../config';
 import { batchId, batchWorkflowId, offsetCount, type BatchSpec, type OffsetRange } from '../domain/batch';
 import { formatCommitMetadata } from '../domain/commit-metadata';
 import { CancelledError, isRetriable, PipelineError } from '../errors';
 import type { Logger } from '../log';
 import type { BridgeMetrics } from '../metrics';
-import { backoffDelay, retry } from '../process/retry';
-import { sleep, withDeadline } from '../process/wait';
+import { repeat } from '../process/repeat';
+import { retry } from '../process/retry';
+import { withDeadline } from '../process/wait';
 import { BREAKER_OFF, CircuitBreaker, type BreakerState } from './breaker';
 import { cutRanges, pendingOffsets, shouldCut, type PartitionPosition } from './cutter';
 import { startOrFind, type HandOffTarget } from './handoff';
@@ -36,6 +38,9 @@ export interface BridgeDeps {
   /** How an operator resumes a tripped breaker, for the log line that says it tripped. */
   resumeHint?: string;
 }
+
+/** Offsets looked back over for a record's timestamp (a transaction's markers and aborted records may sit just below). */
+const LOOK_BACK_OFFSETS = 10n;
 
 /** How often failed batches of the group are looked for (their own bridge may be gone). */
 const SWEEP_INTERVAL_MS = 60_000;
@@ -170,27 +175,23 @@ export class Bridge {
 
   /** Ticks every few tens of milliseconds; backs off while Kafka or Temporal does not answer. */
   private async loop(): Promise<void> {
-    const pollMs = Math.min(50, Math.max(10, Math.floor(this.deps.config.batch.maxWaitMs / 4)));
-    let failures = 0;
-    while (!this.stopping.signal.aborted) {
-      try {
-        await this.tick();
-        if (failures > 0) this.deps.logger.info('The bridge hands off again');
-        failures = 0;
-        this.failing = false;
-      } catch (err) {
-        // Ours when it is final (a partition's offsets are missing); a client library's errors
-        // (a broker restarting, the group rejoining) pass.
-        if (err instanceof PipelineError && !err.retriable) {
-          this.reportFatal(err);
-          return;
-        }
-        if (failures === 0) this.deps.logger.warn({ err }, 'Handing off failed; retrying');
-        failures++;
+    const { config, logger } = this.deps;
+    await repeat(() => this.tick(), {
+      intervalMs: Math.min(50, Math.max(10, Math.floor(config.batch.maxWaitMs / 4))),
+      signal: this.stopping.signal,
+      backoff: { initialMs: 200, maxMs: 10_000 },
+      // Ours when it is final (a partition's offsets are missing); a client library's errors
+      // (a broker restarting, the group rejoining) pass.
+      isFatal: (err) => err instanceof PipelineError && !err.retriable,
+      onError: (err, failures) => {
         this.failing = true;
-      }
-      await sleep(failures > 0 ? backoffDelay(failures - 1, { initialMs: 200, maxMs: 10_000 }) : pollMs, this.stopping.signal).catch(() => undefined);
-    }
+        if (failures === 1) logger.warn({ err }, 'Handing off failed; retrying');
+      },
+      onRecovered: () => {
+        this.failing = false;
+        logger.info('The bridge hands off again');
+      },
+    }).catch((err: unknown) => this.reportFatal(err as Error));
   }
 
   private async tick(): Promise<void> {
@@ -227,6 +228,7 @@ export class Bridge {
         topic: config.kafka.inputTopic,
         onMissingOffsets: config.bridge.onMissingOffsets,
         bounds: (partitions) => this.bounds(partitions),
+        timestampBefore: (partition, offset) => this.timestampBefore(partition, offset),
         logger,
       },
       assignment.partitions,
@@ -254,6 +256,7 @@ export class Bridge {
       ranges,
       lane: { id: lane.id, seq: lane.seq },
       cutAtMs: Date.now(),
+      attemptTimeoutMs: config.batch.attemptTimeoutMs,
     };
     const workflowId = batchWorkflowId(spec.batchId);
     const stopTimer = metrics?.handOffDuration.startTimer();
@@ -329,15 +332,29 @@ export class Bridge {
     return new Map(partitions.map((p) => [p, { earliest: offsetOf(earliest, p), latest: offsetOf(latest, p) }]));
   }
 
-  private async sweepPeriodically(): Promise<void> {
-    while (!this.stopping.signal.aborted) {
-      try {
-        await this.sweeper.sweep();
-      } catch (err) {
-        this.deps.logger.debug({ err }, 'Looking for failed batches failed; trying again later');
+  /** The Kafka timestamp of the last record below `offset` (among the few before it), read once at a take-over. */
+  private async timestampBefore(partition: number, offset: bigint): Promise<number | undefined> {
+    const reader = new RangeReader(this.deps.kafka);
+    try {
+      const from = offset > LOOK_BACK_OFFSETS ? offset - LOOK_BACK_OFFSETS : 0n;
+      let last: number | undefined;
+      for await (const records of reader.read(this.deps.config.kafka.inputTopic, [{ partition, from: String(from), to: String(offset) }], { chunkBytes: 1024 * 1024 })) {
+        for (const r of records) if (r.timestamp !== undefined) last = Number(r.timestamp);
       }
-      await sleep(SWEEP_INTERVAL_MS, this.stopping.signal).catch(() => undefined);
+      return last;
+    } finally {
+      await reader.close();
     }
   }
+
+  private async sweepPeriodically(): Promise<void> {
+    await repeat(async () => void (await this.sweeper.sweep()), {
+      intervalMs: SWEEP_INTERVAL_MS,
+      signal: this.stopping.signal,
+      backoff: { initialMs: SWEEP_INTERVAL_MS, maxMs: SWEEP_INTERVAL_MS },
+      onError: (err) => this.deps.logger.debug({ err }, 'Looking for failed batches failed; trying again later'),
+    });
+  }
+
 }
 

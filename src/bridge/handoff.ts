@@ -37,7 +37,7 @@ export interface HandOffTarget {
 
 /** Starts a batch workflow under `workflowId` (by default the batch's own), never a second one under the same id. */
 export async function startBatch(target: HandOffTarget, spec: BatchSpec, workflowId = batchWorkflowId(spec.batchId)): Promise<BatchHandle> {
-  const memo: BatchMemo & { void?: boolean } = { topic: spec.topic, ranges: formatRanges(spec.ranges), offsets: offsetCount(spec.ranges) };
+  const memo: BatchMemo & { void?: boolean } = { topic: spec.topic, ranges: formatRanges(spec.ranges), offsets: offsetCount(spec.ranges), cutAtMs: spec.cutAtMs };
   if (spec.void) memo.void = true;
   return target.client.workflow.start<(spec: BatchSpec) => Promise<BatchResult>>(BATCH_WORKFLOW_TYPE, {
     workflowId,

@@ -5,10 +5,12 @@
  *
  * A partition with no committed offset is new (first start), or its offsets are gone: the topic
  * was deleted and made again, Kafka's data was wiped, or the offsets expired or were deleted.
- * Temporal's history tells these apart: batches of this group that reached further than the
- * partition now holds mean a new topic (its records are handed off from its start); batches
- * that did not mean the records are still there, and handing them off again from the start
- * would repeat them, so the bridge stops and says how to go on (BRIDGE_ON_MISSING_OFFSETS).
+ * Temporal's history tells these apart. The most recent batches of this group say how far the
+ * partition was handed off (R) and when (C). If the partition now ends before R, or the record it
+ * holds just before R was written after C, the records are new: a new topic, handed off from its
+ * start. If everything below R is gone (retention), what is left was never handed off. Otherwise
+ * the records handed off before are still there, and starting over would repeat them: the bridge
+ * stops and says how to go on (BRIDGE_ON_MISSING_OFFSETS).
  */
 import { randomBytes } from 'node:crypto';
 import type { Admin } from 'kafkajs';
@@ -40,8 +42,16 @@ export interface PositionsContext {
   onMissingOffsets: 'stop' | 'earliest';
   /** Each partition's first and next offset, as the broker says now. */
   bounds: (partitions: number[]) => Promise<Map<number, { earliest: bigint; latest: bigint }>>;
+  /** The Kafka timestamp (epoch ms) of the last record the partition holds below `offset`, if any. */
+  timestampBefore: (partition: number, offset: bigint) => Promise<number | undefined>;
   logger: Logger;
 }
+
+/**
+ * Records a producer stamps with its own clock: one written after C may carry a time a little
+ * before C when the producer's clock is behind the bridge's. Beyond this, it was written after.
+ */
+const CLOCK_SKEW_MS = 1_000;
 
 /** Where to resume each of `partitions`. */
 export async function resumePositions(ctx: PositionsContext, partitions: number[]): Promise<Resumed[]> {
@@ -84,40 +94,53 @@ async function startsOfMissing(ctx: PositionsContext, partitions: number[]): Pro
   const starts = new Map<number, bigint>();
   for (const partition of partitions) {
     const { earliest, latest } = bounds.get(partition) ?? { earliest: 0n, latest: 0n };
+    starts.set(partition, earliest);
     const reached = history.get(partition);
-    if (reached === undefined) {
-      starts.set(partition, earliest);
-      continue;
-    }
-    if (latest < reached) {
+    if (reached === undefined || earliest >= reached.to) continue;
+    const verdict = await judgeMissing(ctx, partition, reached, latest);
+    const where = `Partition ${partition} of ${ctx.topic} has no committed offset in group ${ctx.groupId}`;
+    if (verdict === 'new records') {
       ctx.logger.warn(
-        { partition, reachedBefore: String(reached), latest: String(latest) },
-        `Partition ${partition} of ${ctx.topic} has no committed offset in group ${ctx.groupId} and holds fewer records (up to ${latest}) than earlier batches of this group reached (${reached}): ` +
-          'the topic was recreated or Kafka\'s data was wiped, so its records are new and are handed off from its start',
+        { partition, reachedBefore: String(reached.to) },
+        `${where}, and the records it holds are not those earlier batches of this group handed off (up to offset ${reached.to}): ` +
+          "the topic was recreated or Kafka's data was wiped, so its records are handed off from its start",
       );
-      starts.set(partition, earliest);
       continue;
     }
     const sentence =
-      `Partition ${partition} of ${ctx.topic} has no committed offset in group ${ctx.groupId}, but Temporal holds batches of it up to offset ${reached} and the partition still holds those records: ` +
-      `the group's offsets expired or were deleted. To resume after them, set them (kafka-consumer-groups.sh --bootstrap-server … --group ${ctx.groupId} --topic ${ctx.topic}:${partition} --reset-offsets --to-offset ${reached} --execute); ` +
+      `${where}, but Temporal holds batches of it up to offset ${reached.to} and the partition still holds those records: ` +
+      `the group's offsets expired or were deleted. To resume after them, set them (kafka-consumer-groups.sh --bootstrap-server … --group ${ctx.groupId} --topic ${ctx.topic}:${partition} --reset-offsets --to-offset ${reached.to} --execute); ` +
       `to hand off again everything the partition holds, start the bridge with BRIDGE_ON_MISSING_OFFSETS=earliest`;
     if (ctx.onMissingOffsets === 'stop') throw new MissingOffsetsError(`${sentence}.`);
-    ctx.logger.warn({ partition, reachedBefore: String(reached) }, `${sentence}; BRIDGE_ON_MISSING_OFFSETS=earliest: handing it off again from offset ${earliest}`);
-    starts.set(partition, earliest);
+    ctx.logger.warn({ partition, reachedBefore: String(reached.to) }, `${sentence}; BRIDGE_ON_MISSING_OFFSETS=earliest: handing it off again from offset ${earliest}`);
   }
   return starts;
 }
 
-/** How far each partition was handed off by the most recent batches of this group and topic in Temporal. */
-async function reachInHistory(ctx: PositionsContext): Promise<Map<number, bigint>> {
-  const reach = new Map<number, bigint>();
+/** Whether a partition without offsets holds the records earlier batches handed off, or new ones. */
+async function judgeMissing(ctx: PositionsContext, partition: number, reached: Reach, latest: bigint): Promise<'new records' | 'same records'> {
+  if (latest < reached.to) return 'new records';
+  const writtenAt = await ctx.timestampBefore(partition, reached.to);
+  return writtenAt !== undefined && writtenAt > reached.cutAtMs + CLOCK_SKEW_MS ? 'new records' : 'same records';
+}
+
+interface Reach {
+  /** The end (exclusive) of the furthest range of the partition in a recent batch. */
+  to: bigint;
+  /** When that batch was cut. */
+  cutAtMs: number;
+}
+
+/** How far each partition was handed off by the most recent batches of this group and topic in Temporal, and when. */
+async function reachInHistory(ctx: PositionsContext): Promise<Map<number, Reach>> {
+  const reach = new Map<number, Reach>();
   const query = `WorkflowType = '${BATCH_WORKFLOW_TYPE}' AND ${BATCH_GROUP.name} = ${quote(ctx.groupId)} AND ${BATCH_TOPIC.name} = ${quote(ctx.topic)}`;
   let looked = 0;
   for await (const execution of ctx.target.client.workflow.list({ query, pageSize: RECENT_BATCHES })) {
+    const cutAtMs = Number(execution.memo?.cutAtMs ?? execution.startTime.getTime());
     for (const range of parseRanges(execution.memo?.ranges) ?? []) {
       const to = BigInt(range.to);
-      if (to > (reach.get(range.partition) ?? -1n)) reach.set(range.partition, to);
+      if (to > (reach.get(range.partition)?.to ?? -1n)) reach.set(range.partition, { to, cutAtMs });
     }
     if (++looked >= RECENT_BATCHES) break;
   }

@@ -1,6 +1,7 @@
 /** `npm run tail -- [--topic T] [--from-beginning]`: pretty-prints a topic, headers included. */
-import { randomBytes } from 'node:crypto';
 import { createKafka } from '../clients/kafka';
+import type { RangeRecord } from '../clients/range-reader';
+import { TopicFollower } from '../clients/topic-follower';
 import { isInteractive, loadConfig } from '../config';
 import { createLogger } from '../log';
 import { onShutdownSignals } from '../process/signals';
@@ -13,30 +14,36 @@ runMain(async () => {
   const topic = opts.topic ?? config.kafka.outputTopic;
   const logger = createLogger('tail', { log: { ...config.log, level: 'warn' } });
   const kafka = createKafka(config.kafka, { logger });
-  // A throwaway group: tailing never moves the pipeline's offsets.
-  const consumer = kafka.consumer({ groupId: `tail-${randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 250 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: opts['from-beginning'] ?? false });
   const color = isInteractive();
   const dim = (s: string) => (color ? `\x1b[2m${s}\x1b[0m` : s);
   const bold = (s: string) => (color ? `\x1b[1m${s}\x1b[0m` : s);
-  onShutdownSignals(logger, () => consumer.disconnect());
-  process.stderr.write(`Tailing ${topic}${opts['from-beginning'] ? ' from the beginning' : ''}; Ctrl-C to stop.\n`);
-  await consumer.run({
-    eachMessage: async ({ partition, message }) => {
-      const headers = Object.entries(message.headers ?? {}).map(([k, v]) => `${k}=${v?.toString() ?? ''}`);
-      const value = message.value === null ? null : message.value.toString('utf8');
-      if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ partition, offset: message.offset, key: message.key?.toString() ?? null, headers: Object.fromEntries(headers.map((h) => h.split(/=(.*)/s).slice(0, 2))), value })}\n`);
-        return;
-      }
-      process.stdout.write(
-        `${bold(`${topic}[${partition}]@${message.offset}`)} ${dim(new Date(Number(message.timestamp)).toISOString())} key=${message.key?.toString() ?? 'null'}\n` +
-          (headers.length ? `  ${dim(headers.join('  '))}\n` : '') +
-          `  ${prettyValue(value)}\n`,
-      );
-    },
+  // By exact offsets, with no consumer group (tailing never moves the pipeline's offsets), and as
+  // a read_committed reader: records of aborted attempts never show.
+  const follower = new TopicFollower(kafka, [topic], (_topic, records) => records.forEach(print), {
+    fromBeginning: opts['from-beginning'] ?? false,
+    intervalMs: 250,
+    onError: (err) => logger.warn({ err }, 'Reading the topic failed; retrying'),
   });
+  onShutdownSignals(logger, () => follower.stop());
+  await follower.start();
+  process.stderr.write(`Tailing ${topic}${opts['from-beginning'] ? ' from the beginning' : ''}; Ctrl-C to stop.\n`);
+  // Until a signal stops the follower (and the process).
+  await new Promise<void>(() => undefined);
+
+  function print(message: RangeRecord): void {
+    const { partition } = message;
+    const headers = Object.entries(message.headers ?? {}).map(([k, v]) => `${k}=${v?.toString() ?? ''}`);
+    const value = message.value === null ? null : message.value.toString('utf8');
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify({ partition, offset: message.offset, key: message.key?.toString() ?? null, headers: Object.fromEntries(headers.map((h) => h.split(/=(.*)/s).slice(0, 2))), value })}\n`);
+      return;
+    }
+    process.stdout.write(
+      `${bold(`${topic}[${partition}]@${message.offset}`)} ${dim(new Date(Number(message.timestamp)).toISOString())} key=${message.key?.toString() ?? 'null'}\n` +
+        (headers.length ? `  ${dim(headers.join('  '))}\n` : '') +
+        `  ${prettyValue(value)}\n`,
+    );
+  }
 });
 
 function prettyValue(value: string | null): string {

@@ -90,6 +90,7 @@ export interface KafkajsCluster {
   addTargetTopic(topic: string): Promise<void>;
   refreshMetadata(): Promise<void>;
   findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
+  findTopicPartitionMetadata(topic: string): { partitionId: number }[];
   findBroker(options: { nodeId: string }): Promise<KafkajsBroker>;
   fetchTopicsOffset(topics: { topic: string; partitions: { partition: number }[]; fromBeginning: boolean }[]): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
 }
@@ -120,6 +121,8 @@ export interface KafkajsRecord {
   timestamp: string;
   headers: IHeaders;
   isControlRecord?: boolean;
+  /** Of the record batch it came in. */
+  batchContext: { producerId: string; inTransaction: boolean };
 }
 
 /** Resolves when a broker answers a metadata request; rejects quickly when none does. */

@@ -33,9 +33,6 @@ export class OffsetsNotReadableError extends PipelineError {
   }
 }
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const Batch = require('kafkajs/src/consumer/batch') as new (topic: string, fetchedOffset: string, data: KafkajsPartitionData) => { messages: KafkajsRecord[] };
-
 const READ_COMMITTED = 1;
 /** Per partition, at least this much per fetch, so that many small ranges still move along. */
 const MIN_PARTITION_FETCH_BYTES = 64 * 1024;
@@ -81,9 +78,26 @@ export class RangeReader {
     if (chunk.length > 0) yield chunk;
   }
 
+  /**
+   * Each partition's first offset (`earliest`) or last stable offset (the end of what
+   * read_committed readers may see), by partition; the topic's partitions as its metadata says.
+   */
+  async offsets(topic: string, which: 'earliest' | 'stable'): Promise<Map<number, bigint>> {
+    await this.connect();
+    await this.cluster.addTargetTopic(topic);
+    const partitions = await this.partitionsOf(topic);
+    const [offsets] = await this.cluster.fetchTopicsOffset([{ topic, partitions: partitions.map((partition) => ({ partition })), fromBeginning: which === 'earliest' }]);
+    return new Map((offsets?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+  }
+
   async close(): Promise<void> {
     if (this.connected) await this.cluster.disconnect().catch(() => undefined);
     this.connected = undefined;
+  }
+
+  private async partitionsOf(topic: string): Promise<number[]> {
+    await this.cluster.refreshMetadata();
+    return this.cluster.findTopicPartitionMetadata(topic).map((p) => p.partitionId);
   }
 
   private connect(): Promise<void> {
@@ -169,10 +183,44 @@ function take(topic: string, cursor: Cursor, data: KafkajsPartitionData): void {
     cursor.next = fetched + 1n;
     return;
   }
-  const visible = new Batch(topic, String(fetched), { ...data, messages: raw }).messages;
+  const visible = committedRecords(raw, data.abortedTransactions ?? []);
   for (const m of visible) {
     if (BigInt(m.offset) < cursor.end) cursor.buffered.push({ partition: cursor.range.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp, headers: m.headers });
   }
   const last = raw.reduce((max, m) => (BigInt(m.offset) > max ? BigInt(m.offset) : max), fetched);
   cursor.next = last + 1n < cursor.end ? last + 1n : cursor.end;
+}
+
+/**
+ * The records a read_committed reader sees: no control records, and none of a transaction the
+ * broker lists as aborted, from its first offset to its abort marker. As Kafka's Java consumer
+ * does it: every aborted transaction that starts at or before a record is taken into account
+ * before the record is judged. (kafkajs 2.2.4's own filter takes at most one per record, so a
+ * fetch that starts inside several aborted transactions let one of their records through.)
+ */
+export function committedRecords(records: readonly KafkajsRecord[], abortedTransactions: readonly { producerId: string; firstOffset: string }[]): KafkajsRecord[] {
+  const pending = [...abortedTransactions].sort((a, b) => compareOffsets(a.firstOffset, b.firstOffset));
+  const aborting = new Set<string>();
+  const visible: KafkajsRecord[] = [];
+  for (const record of records) {
+    while (pending.length > 0 && compareOffsets(pending[0]!.firstOffset, record.offset) <= 0) aborting.add(pending.shift()!.producerId);
+    const { producerId, inTransaction } = record.batchContext;
+    if (record.isControlRecord) {
+      if (isAbortMarker(record)) aborting.delete(producerId);
+      continue;
+    }
+    if (inTransaction && aborting.has(producerId)) continue;
+    visible.push(record);
+  }
+  return visible;
+}
+
+/** A control record's key: version (int16) and type (int16), 0 for ABORT and 1 for COMMIT. */
+function isAbortMarker(record: KafkajsRecord): boolean {
+  return record.key !== null && record.key.length >= 4 && record.key.readInt16BE(2) === 0;
+}
+
+/** Decimal offsets compared as numbers, without converting them. */
+function compareOffsets(a: string, b: string): number {
+  return a.length === b.length ? (a < b ? -1 : a > b ? 1 : 0) : a.length - b.length;
 }

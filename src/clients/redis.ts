@@ -5,12 +5,16 @@ import type { Config } from '../config';
 
 /**
  * A command that gets no answer within this time fails (it may still run later: every write of
- * ours is idempotent). Shorter than a batch attempt's timeout, so that a frozen Redis fails the
- * attempt, which Temporal retries, rather than leaving it to hang past its timeout.
+ * ours is idempotent). Well under a batch attempt's timeout (BATCH_ATTEMPT_TIMEOUT_MS), so that a
+ * frozen Redis fails the attempt, which Temporal retries, rather than leaving it to hang past it.
  */
-export const REDIS_COMMAND_TIMEOUT_MS = 10_000;
+export function redisCommandTimeoutMs(config: Pick<Config, 'batch'>): number {
+  return Math.min(DEFAULT_COMMAND_TIMEOUT_MS, Math.floor(config.batch.attemptTimeoutMs / 4));
+}
 
-export function createRedis(config: Config['redis'], options: { fast?: boolean; lazy?: boolean } = {}): Redis {
+const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
+
+export function createRedis(config: Config['redis'], options: { fast?: boolean; lazy?: boolean; commandTimeoutMs?: number } = {}): Redis {
   const tls: RedisOptions['tls'] = config.url.startsWith('rediss://')
     ? { ca: config.tlsCaFile ? [readFileSync(config.tlsCaFile, 'utf8')] : undefined }
     : undefined;
@@ -18,7 +22,7 @@ export function createRedis(config: Config['redis'], options: { fast?: boolean; 
     tls,
     lazyConnect: options.lazy ?? false,
     connectTimeout: options.fast ? 1_000 : 10_000,
-    commandTimeout: options.fast ? 2_000 : REDIS_COMMAND_TIMEOUT_MS,
+    commandTimeout: options.fast ? 2_000 : (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS),
     maxRetriesPerRequest: options.fast ? 0 : null,
     enableOfflineQueue: !options.fast,
     retryStrategy: options.fast ? () => null : (attempt) => Math.min(attempt * 200, 2_000),

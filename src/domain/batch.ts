@@ -43,6 +43,8 @@ export interface BatchSpec {
    * same for every attempt and every re-drive of the batch.
    */
   cutAtMs: number;
+  /** How long one attempt may take (BATCH_ATTEMPT_TIMEOUT_MS); the workflow's default when absent. */
+  attemptTimeoutMs?: number;
   /** A batch a bridge re-drove after its runs failed too often: every record becomes a dead letter saying so. */
   deadLetter?: { error: string };
   /**
@@ -114,4 +116,6 @@ export interface BatchMemo {
   ranges: string;
   /** Offsets covered (offsetCount). */
   offsets: number;
+  /** When the bridge cut it (epoch ms): its records were in Kafka by then. */
+  cutAtMs: number;
 }

@@ -5,14 +5,14 @@
  */
 import type { Admin, Kafka } from 'kafkajs';
 import type Redis from 'ioredis';
-import { createBatchActivities } from '../activities/batch';
+import { batchActivities, createBatchWork } from '../activities/batch';
 import { IncarnationCheck } from '../activities/incarnation';
 import { createInsightsActivities } from '../activities/insights';
 import { createReplayActivities } from '../activities/replay';
 import { createKafka } from '../clients/kafka';
 import { RangeReader } from '../clients/range-reader';
 import { ReplayLog } from '../clients/replay-log';
-import { createRedis } from '../clients/redis';
+import { createRedis, redisCommandTimeoutMs } from '../clients/redis';
 import { LaneTransactions } from '../clients/transactions';
 import type { Config } from '../config';
 import { createInsightsStore, type InsightsStore } from '../insights/store';
@@ -42,7 +42,7 @@ export interface WorkerClients {
 export function createWorkerClients(config: Config, logger: Logger): WorkerClients {
   const kafka = createKafka(config.kafka, { logger });
   const admin = kafka.admin();
-  const redis = createRedis(config.redis);
+  const redis = createRedis(config.redis, { commandTimeoutMs: redisCommandTimeoutMs(config) });
   const reader = new RangeReader(kafka);
   const transactions = new LaneTransactions(kafka, admin, logger, {
     transactionTimeoutMs: TRANSACTION_TIMEOUT_MS,
@@ -63,11 +63,29 @@ export function createWorkerClients(config: Config, logger: Logger): WorkerClien
   };
 }
 
-export function createWorkerActivities(clients: WorkerClients, config: Config, metrics?: WorkerMetrics) {
-  const { reader, replayLog, transactions, admin, store } = clients;
+/** The batch and summary work on these clients, callable with an explicit cancellation signal. */
+export function createWorkerWork(clients: WorkerClients, config: Config, metrics?: WorkerMetrics) {
+  const { reader, transactions, admin, store } = clients;
   return {
-    ...createBatchActivities({ reader, transactions, incarnations: new IncarnationCheck(admin), store, config, metrics }),
+    ...createBatchWork({ reader, transactions, incarnations: new IncarnationCheck(admin), store, config, metrics }),
     ...createInsightsActivities({ transactions, store, config, metrics }),
-    ...createReplayActivities({ admin, reader, replayLog, transactions, store, config, metrics }),
   };
+}
+
+/**
+ * The replay of dead letters: ordinary activities (they heartbeat through Temporal's context), so
+ * they run in the worker process itself, engines or not; their transactional ids are the DLQ
+ * partitions', never a lane's.
+ */
+export function createWorkerReplayActivities(clients: WorkerClients, config: Config, metrics?: WorkerMetrics) {
+  const { admin, reader, replayLog, transactions, store } = clients;
+  return createReplayActivities({ admin, reader, replayLog, transactions, store, config, metrics });
+}
+
+export type WorkerWork = ReturnType<typeof createWorkerWork>;
+
+/** The activities the worker registers, running the work in this process. */
+export function createWorkerActivities(clients: WorkerClients, config: Config, metrics?: WorkerMetrics) {
+  const work = createWorkerWork(clients, config, metrics);
+  return { ...batchActivities(work), publishSummary: work.publishSummary, ...createWorkerReplayActivities(clients, config, metrics) };
 }

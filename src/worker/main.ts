@@ -1,6 +1,7 @@
 /**
  * `npm run worker`: the Temporal worker, with /metrics, /healthz and /readyz on WORKER_HTTP_PORT.
- * Started before Kafka, Temporal or Redis answer, it says which does not and waits for them.
+ * Started before Kafka, Temporal or Redis answer, it says which does not and waits for them. On a
+ * machine with several CPUs its batches run in one engine process per CPU (src/worker/pool.ts).
  */
 import { Runtime } from '@temporalio/worker';
 import { Dependencies } from '../clients/availability';
@@ -10,6 +11,7 @@ import { CancelledError } from '../errors';
 import { freePort, startOpsServer } from '../http';
 import { createLogger } from '../log';
 import { createRegistry } from '../metrics';
+import { usableCpus } from '../process/cpus';
 import { runMain } from '../process/main';
 import { retry } from '../process/retry';
 import { onShutdownSignals } from '../process/signals';
@@ -34,7 +36,10 @@ runMain(async () => {
     port: config.http.workerPort,
     registry,
     readiness: () => worker?.readiness() ?? Promise.resolve(dependencies.readiness()),
-    extraMetrics: () => fetch(`http://127.0.0.1:${sdkMetricsPort}/metrics`).then((r) => r.text()),
+    extraMetrics: async () => {
+      const sdk = await fetch(`http://127.0.0.1:${sdkMetricsPort}/metrics`).then((r) => r.text());
+      return `${(await worker?.metrics()) ?? ''}\n${sdk}`;
+    },
   });
   logger.info({ port: ops.port }, 'Serving /metrics, /healthz and /readyz');
   const stop = new AbortController();
@@ -49,7 +54,8 @@ runMain(async () => {
   try {
     await dependencies.waitForAll(stop.signal);
     // A service that goes away between its probe and the worker's start is waited for again.
-    worker = await retry(() => startPipelineWorker(config, logger, registry), {
+    const engines = config.worker.processes === 'auto' ? usableCpus() : config.worker.processes;
+    worker = await retry(() => startPipelineWorker(config, logger, registry, { engines: engines > 1 ? engines : 0 }), {
       initialMs: 1_000,
       maxMs: 15_000,
       signal: stop.signal,
@@ -60,7 +66,7 @@ runMain(async () => {
     throw err;
   }
   // Logged last, so that "running" means the probes answer too: supervisors and tests wait for this line.
-  logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'Worker running');
+  logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace, engines: worker.engines }, 'Worker running');
   try {
     await worker.done;
   } catch (err) {

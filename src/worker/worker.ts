@@ -6,7 +6,7 @@ import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Admin } from 'kafkajs';
 import type Redis from 'ioredis';
-import type { Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { checkRedisKeepsKeys, warnAboutHorizons } from '../clients/horizons';
 import { redisAddress } from '../clients/redis';
 import { ensureSearchAttributes } from '../clients/search-attributes';
@@ -17,7 +17,8 @@ import type { Config } from '../config';
 import type { Logger } from '../log';
 import { createWorkerMetrics, registerSummaryAge } from '../metrics';
 import { workflowSource } from './bundle';
-import { createWorkerActivities, createWorkerClients } from './clients';
+import { createWorkerActivities, createWorkerClients, createWorkerReplayActivities } from './clients';
+import { EnginePool } from './pool';
 import { ensureInsightsWorkflow } from './insights';
 
 export interface RunningWorker {
@@ -25,18 +26,31 @@ export interface RunningWorker {
   done: Promise<void>;
   shutdown(): Promise<void>;
   readiness(): Promise<Record<string, boolean>>;
+  /** Metrics of the work done elsewhere (its engines'), for /metrics. */
+  metrics(): Promise<string>;
+  /** Engine processes running its batches; 0 when it runs them itself. */
+  engines: number;
 }
 
-export async function startPipelineWorker(config: Config, logger: Logger, registry?: Registry): Promise<RunningWorker> {
-  const metrics = registry ? createWorkerMetrics(registry) : undefined;
-  if (registry && metrics) registerSummaryAge(registry, metrics);
+export interface WorkerOptions {
+  /** Engine processes to run batches in (src/worker/pool.ts); 0 runs them in this process. */
+  engines: number;
+}
+
+export async function startPipelineWorker(config: Config, logger: Logger, registry?: Registry, options: WorkerOptions = { engines: 0 }): Promise<RunningWorker> {
+  // With engines, the batch work and its metrics are theirs; the replays this process runs count
+  // on a registry of its own that pool.metrics() adds to the engines' (one name, one series).
+  const pool = options.engines > 0 ? new EnginePool(options.engines, logger) : undefined;
+  const ownRegistry = pool ? new Registry() : registry;
+  const metrics = ownRegistry ? createWorkerMetrics(ownRegistry) : undefined;
+  if (!pool && registry && metrics) registerSummaryAge(registry, metrics);
   const clients = createWorkerClients(config, logger);
   const { kafka, admin, redis } = clients;
   const kafkaUp = trackConnection(admin);
   reportRedisOutages(redis, redisAddress(config.redis), logger);
   let connection: NativeConnection | undefined;
   const close = async () => {
-    await Promise.allSettled([clients.close(), connection?.close()]);
+    await Promise.allSettled([clients.close(), connection?.close(), pool?.close()]);
     logger.info('Worker clients closed');
   };
   try {
@@ -50,12 +64,13 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
     const client = new Client({ connection, namespace: config.temporal.namespace });
     await ensureSearchAttributes(client, config.temporal.namespace, logger);
     await warnAboutHorizons(admin, client, { topic: config.kafka.inputTopic, groupId: config.kafka.groupId, namespace: config.temporal.namespace }, logger);
+    await pool?.ready();
     const worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
       ...workflowSource(),
-      activities: createWorkerActivities(clients, config, metrics),
+      activities: pool ? { ...pool.activities(), ...createWorkerReplayActivities(clients, config, metrics) } : createWorkerActivities(clients, config, metrics),
       maxConcurrentLocalActivityExecutions: config.worker.maxConcurrentBatches,
       maxConcurrentWorkflowTaskExecutions: Math.max(2, config.worker.maxConcurrentBatches),
       // A batch workflow never returns to its worker (it completes in its first task), so most
@@ -80,7 +95,10 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
         temporal: worker.getState() === 'RUNNING' && (await conn.healthService.check({}).then(() => true, () => false)),
         kafka: kafkaUp(),
         redis: redis.status === 'ready',
+        ...(pool ? await pool.readiness() : {}),
       }),
+      metrics: async () => (pool && ownRegistry ? pool.metrics(await ownRegistry.getMetricsAsJSON()) : ''),
+      engines: options.engines,
     };
   } catch (err) {
     await close();

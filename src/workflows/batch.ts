@@ -26,10 +26,14 @@ const BATCH_ACTIVITY_OPTIONS: LocalActivityOptions = {
   },
 };
 
-const { processRanges: processRangesActivity, handleBatch } = proxyLocalActivities<BatchActivities>(BATCH_ACTIVITY_OPTIONS);
+const { handleBatch } = proxyLocalActivities<BatchActivities>(BATCH_ACTIVITY_OPTIONS);
 
 /** A batch of offset ranges, as the bridge hands them off. */
 export async function processRanges(spec: BatchSpec): Promise<BatchResult> {
+  const { processRanges: processRangesActivity } = proxyLocalActivities<BatchActivities>({
+    ...BATCH_ACTIVITY_OPTIONS,
+    startToCloseTimeout: spec.attemptTimeoutMs ?? BATCH_ACTIVITY_OPTIONS.startToCloseTimeout,
+  });
   const result = await processRangesActivity(spec, spec.cutAtMs);
   reportCounts(result);
   return result;

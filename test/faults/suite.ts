@@ -1,26 +1,37 @@
 /**
  * The fault suite: under a steady load from the generator, SIGKILL (and restart) in turn the
- * worker, the bridge, the Temporal server, the Kafka broker and Redis; then run two bridges and
- * two workers on a 4-partition topic and kill one of each. After each fault: every input offset
- * once in OUTPUT_TOPIC or DLQ_TOPIC (duplicates only with the same source, counted), Redis exact.
+ * worker, the bridge, the Temporal server, the Kafka broker and Redis; run two bridges and two
+ * workers on a 4-partition topic and kill one of each; freeze Redis for three times a batch
+ * attempt's timeout (attempts time out and are retried while the frozen ones still wait); keep
+ * Kafka, then Temporal, down for a long outage; and have the DLQ refuse every dead letter until
+ * its limit is raised. After each fault, read with isolation read_committed: every input offset
+ * exactly once in OUTPUT_TOPIC or DLQ_TOPIC (lost 0, duplicates 0, asserted), Redis exact.
  *
  * It runs on a stack of its own (other ports, its own state folder), so that killing Kafka,
  * Temporal or Redis disturbs nothing else.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Environment } from '../../src/config';
 import { formatAccounting, sourceOf } from '../helpers/accounting';
 import { DedicatedService } from '../helpers/dedicated';
 import { PipelineHarness } from '../helpers/pipeline';
-import { ChildService } from '../helpers/processes';
+import { ChildService, LOG_DIR } from '../helpers/processes';
 import { waitFor } from '../helpers/wait';
+import { setMaxMessageBytes } from '../helpers/kafka';
+import { DEAD_LETTER_HEADROOM_BYTES, KAFKA_DEFAULT_MAX_MESSAGE_BYTES } from '../../src/clients/topics';
+import { sleep } from '../../src/process/wait';
 
 export interface FaultSuiteOptions {
   /** Records the generator sends per scenario. */
   records: number;
   /** Records per second. */
   rate: number;
+  /** How long the long outages (Kafka down, Temporal down, the DLQ refusing) last. */
+  outageSeconds: number;
+  /** BATCH_ATTEMPT_TIMEOUT_MS of the pipeline; Redis is frozen for three times this. */
+  attemptTimeoutMs: number;
 }
 
 export interface FaultRow {
@@ -31,7 +42,17 @@ export interface FaultRow {
   recoverySeconds: number;
 }
 
-export type FaultName = 'worker' | 'bridge' | 'Temporal server' | 'Kafka broker' | 'Redis' | 'one bridge and one worker of two';
+export type FaultName =
+  | 'worker'
+  | 'bridge'
+  | 'Temporal server'
+  | 'Kafka broker'
+  | 'Redis'
+  | 'one bridge and one worker of two'
+  | 'Redis frozen'
+  | 'Kafka down'
+  | 'Temporal down'
+  | 'DLQ refusing';
 
 export class FaultStack {
   readonly kafka = new DedicatedService('kafka', 'faults-kafka', 25092);
@@ -54,7 +75,11 @@ export class FaultStack {
 /** Runs one scenario and returns its row of the table; asserts the delivery guarantee. */
 export async function runFault(stack: FaultStack, fault: FaultName, options: FaultSuiteOptions): Promise<FaultRow> {
   const pair = fault === 'one bridge and one worker of two';
-  const harness = new PipelineHarness(`fault-${fault.split(' ')[0]!.toLowerCase()}`, { ...stack.env, BATCH_MAX_RECORDS: '100' }, pair ? 4 : 2);
+  const harness = new PipelineHarness(
+    `fault-${fault.replace(/\W+/g, '-').toLowerCase()}`,
+    { ...stack.env, BATCH_MAX_RECORDS: '100', BATCH_ATTEMPT_TIMEOUT_MS: String(options.attemptTimeoutMs) },
+    pair ? 4 : 2,
+  );
   try {
     await harness.setup();
     const secondWorker = pair ? harness.spawn('worker', 'worker-2') : undefined;
@@ -78,7 +103,7 @@ export async function runFault(stack: FaultStack, fault: FaultName, options: Fau
 
     const producedBefore = await harness.inputPartitionSizes();
     const killedAt = Date.now();
-    await inject(stack, harness, fault, secondWorker, secondBridge);
+    await inject(stack, harness, fault, options, secondWorker, secondBridge);
     // Recovered once, on every partition, a record produced after the fault has come out.
     const recovered = await waitFor(
       () => {
@@ -94,7 +119,9 @@ export async function runFault(stack: FaultStack, fault: FaultName, options: Fau
 
     assert.equal(await generator.waitForExit(), 0, `the generator rode out the fault:\n${generator.tail()}`);
     const accounting = await harness.waitForAllAccounted(300_000);
+    if (accounting.duplicates > 0) writeFileSync(join(LOG_DIR, `${harness.t.id}-duplicates.json`), JSON.stringify(duplicatesOf(harness), null, 1));
     assert.deepEqual(accounting.lost, [], formatAccounting(accounting));
+    assert.equal(accounting.duplicates, 0, `every offset exactly once: ${formatAccounting(accounting)}`);
     assert.deepEqual(accounting.conflicting, [], 'no offset is both a login and a dead letter');
     await harness.waitForRedisExact(60_000, ` after the ${fault} fault`);
     return {
@@ -113,9 +140,12 @@ async function inject(
   stack: FaultStack,
   harness: PipelineHarness,
   fault: FaultName,
+  options: FaultSuiteOptions,
   secondWorker: ChildService | undefined,
   secondBridge: ChildService | undefined,
 ): Promise<void> {
+  // The length of an outage is the fault itself, not a wait for something.
+  const outage = (ms: number) => sleep(ms);
   switch (fault) {
     case 'worker':
       await harness.worker.stop('SIGKILL');
@@ -141,10 +171,57 @@ async function inject(
       // No restart: the survivors take over the partitions (rebalance) and the task queue.
       await Promise.all([secondBridge!.stop('SIGKILL'), secondWorker!.stop('SIGKILL')]);
       return;
+    case 'Redis frozen':
+      stack.redis.freeze();
+      await outage(3 * options.attemptTimeoutMs);
+      stack.redis.thaw();
+      return;
+    case 'Kafka down':
+      await stack.kafka.kill();
+      await outage(options.outageSeconds * 1000);
+      await stack.kafka.start();
+      return;
+    case 'Temporal down':
+      await stack.temporal.kill();
+      await outage(options.outageSeconds * 1000);
+      await stack.temporal.start();
+      return;
+    case 'DLQ refusing':
+      // Dead letters are far larger than this: every one is refused until the limit is raised.
+      await setMaxMessageBytes(harness.kafka, harness.config.kafka.dlqTopic, 64);
+      await waitFor(() => /refused a record as too large/.test(harness.worker.logText()), { timeoutMs: 60_000, message: 'the worker to say the DLQ refuses a dead letter' });
+      await outage(options.outageSeconds * 1000);
+      await setMaxMessageBytes(harness.kafka, harness.config.kafka.dlqTopic, KAFKA_DEFAULT_MAX_MESSAGE_BYTES + DEAD_LETTER_HEADROOM_BYTES);
+      return;
   }
 }
 
-const ALL_FAULTS: FaultName[] = ['worker', 'bridge', 'Temporal server', 'Kafka broker', 'Redis', 'one bridge and one worker of two'];
+/** For a failed run: each repeated source with the outputs that carry it (batch, Kafka partition and offset, timestamp). */
+function duplicatesOf(harness: PipelineHarness): Record<string, { batch: string; at: string; time: string }[]> {
+  const bySource = new Map<string, { batch: string; at: string; time: string }[]>();
+  for (const m of [...harness.logins(), ...harness.deadLetters()]) {
+    const key = sourceOf(m)?.key;
+    if (!key) continue;
+    const batch = m.headers['dlq.batch_id'] ?? (JSON.parse(m.value!.toString()) as { batch_id: string }).batch_id;
+    const list = bySource.get(key) ?? [];
+    list.push({ batch, at: `${m.topic}[${m.partition}]@${m.offset}`, time: new Date(m.timestamp).toISOString() });
+    bySource.set(key, list);
+  }
+  return Object.fromEntries([...bySource].filter(([, list]) => list.length > 1));
+}
+
+const ALL_FAULTS: FaultName[] = [
+  'worker',
+  'bridge',
+  'Temporal server',
+  'Kafka broker',
+  'Redis',
+  'one bridge and one worker of two',
+  'Redis frozen',
+  'Kafka down',
+  'Temporal down',
+  'DLQ refusing',
+];
 
 /** One mocha suite over every fault at the given size; prints the table and, when asked, saves it. */
 export function describeFaultSuite(title: string, size: FaultSuiteOptions & { timeoutMs: number; saveTableTo?: string }): void {
@@ -162,19 +239,33 @@ export function describeFaultSuite(title: string, size: FaultSuiteOptions & { ti
     });
 
     for (const fault of ALL_FAULTS) {
-      it(faultTitle(fault), async () => {
-        rows.push(await runFault(stack, fault, { records: size.records, rate: size.rate }));
+      it(`survives ${describeFault(fault, size)}`, async () => {
+        rows.push({ ...(await runFault(stack, fault, size)), fault: describeFault(fault, size) });
       });
     }
   });
 }
 
-function faultTitle(fault: FaultName): string {
-  return `survives a SIGKILL of ${fault === 'one bridge and one worker of two' ? fault : `the ${fault}`}`;
+/** What each fault does, for test titles and the table. */
+function describeFault(fault: FaultName, options: FaultSuiteOptions): string {
+  switch (fault) {
+    case 'one bridge and one worker of two':
+      return 'SIGKILL of one bridge and one worker of two';
+    case 'Redis frozen':
+      return `Redis frozen (SIGSTOP) for ${(3 * options.attemptTimeoutMs) / 1000} s, 3× the attempt timeout`;
+    case 'Kafka down':
+      return `Kafka broker down for ${options.outageSeconds} s`;
+    case 'Temporal down':
+      return `Temporal server down for ${options.outageSeconds} s`;
+    case 'DLQ refusing':
+      return `DLQ refusing every dead letter for ${options.outageSeconds} s, then its limit raised`;
+    default:
+      return `SIGKILL of the ${fault}`;
+  }
 }
 
 function formatTable(rows: FaultRow[]): string {
-  const header = ['fault (SIGKILL)', 'records', 'lost', 'duplicates', 'time to recover'];
+  const header = ['fault', 'records', 'lost', 'duplicates', 'time to recover'];
   const cells = rows.map((r) => [r.fault, String(r.records), String(r.lost), String(r.duplicates), `${r.recoverySeconds.toFixed(1)} s`]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) => `| ${c.map((x, i) => x.padEnd(widths[i]!)).join(' | ')} |`;

@@ -80,6 +80,17 @@ export class DedicatedService {
     await becomesTrue(async () => runningPid(this.service.proc) === undefined, 10_000, 50);
   }
 
+  /** Freezes the process (SIGSTOP): its connections stay open and nothing answers, as a hung server's. */
+  freeze(): void {
+    const pid = runningPid(this.service.proc);
+    if (pid !== undefined) signalGroup(pid, 'SIGSTOP');
+  }
+
+  thaw(): void {
+    const pid = runningPid(this.service.proc);
+    if (pid !== undefined) signalGroup(pid, 'SIGCONT');
+  }
+
   async stop(): Promise<void> {
     await stopGracefully(this.service.proc, 30_000);
   }

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { Partitioners, type Consumer, type Kafka, type Message } from 'kafkajs';
+import { ConfigResourceTypes, Partitioners, type Kafka, type Message } from 'kafkajs';
+import { TopicFollower } from '../../src/clients/topic-follower';
 import { createKafka } from '../../src/clients/kafka';
 import type { Config } from '../../src/config';
 
@@ -50,10 +50,13 @@ export async function produce(kafka: Kafka, topic: string, messages: Message[], 
   }
 }
 
-/** Reads topics from the beginning into memory, in the background, until closed. */
+/**
+ * Reads topics from the beginning into memory, in the background, until closed: as a
+ * read_committed reader, each offset once (the product's TopicFollower, not a kafkajs consumer).
+ */
 export class TopicReader {
   readonly messages: ReadMessage[] = [];
-  private consumer: Consumer | undefined;
+  private follower: TopicFollower | undefined;
 
   constructor(
     private readonly kafka: Kafka,
@@ -61,25 +64,13 @@ export class TopicReader {
   ) {}
 
   async start(): Promise<this> {
-    this.consumer = this.kafka.consumer({ groupId: `reader-${randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 100 });
-    await this.consumer.connect();
-    for (const topic of this.topics) await this.consumer.subscribe({ topic, fromBeginning: true });
-    await this.consumer.run({
-      autoCommit: false,
-      eachMessage: async ({ topic, partition, message }) => {
+    this.follower = await new TopicFollower(this.kafka, this.topics, (topic, records) => {
+      for (const r of records) {
         const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
-        this.messages.push({
-          topic,
-          partition,
-          offset: message.offset,
-          key: message.key,
-          value: message.value,
-          headers,
-          timestamp: Number(message.timestamp),
-        });
-      },
-    });
+        for (const [k, v] of Object.entries(r.headers ?? {})) headers[k] = Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
+        this.messages.push({ topic, partition: r.partition, offset: r.offset, key: r.key, value: r.value, headers, timestamp: Number(r.timestamp) });
+      }
+    }, { fromBeginning: true }).start();
     return this;
   }
 
@@ -88,7 +79,7 @@ export class TopicReader {
   }
 
   async close(): Promise<void> {
-    await this.consumer?.disconnect();
+    await this.follower?.stop();
   }
 }
 
@@ -99,6 +90,17 @@ export async function topicSize(kafka: Kafka, topic: string): Promise<number> {
   try {
     const offsets = await admin.fetchTopicOffsets(topic);
     return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Sets a topic's max.message.bytes (a DLQ made too small for a test, then raised). */
+export async function setMaxMessageBytes(kafka: Kafka, topic: string, bytes: number): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: 'max.message.bytes', value: String(bytes) }] }] });
   } finally {
     await admin.disconnect();
   }

@@ -4,10 +4,10 @@
  * keeps going.
  */
 import assert from 'node:assert/strict';
-import { ConfigResourceTypes, type Kafka } from 'kafkajs';
 import { DEAD_LETTER_HEADROOM_BYTES, KAFKA_DEFAULT_MAX_MESSAGE_BYTES, topicMaxMessageBytes } from '../../src/clients/topics';
 import { hostileCorpus } from '../fixtures/hostile';
 import { formatAccounting } from '../helpers/accounting';
+import { setMaxMessageBytes } from '../helpers/kafka';
 import { PipelineHarness } from '../helpers/pipeline';
 import { waitFor } from '../helpers/wait';
 
@@ -140,13 +140,3 @@ describe('hostile input through the pipeline', function () {
     }
   });
 });
-
-async function setMaxMessageBytes(kafka: Kafka, topic: string, bytes: number): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: 'max.message.bytes', value: String(bytes) }] }] });
-  } finally {
-    await admin.disconnect();
-  }
-}

@@ -19,9 +19,14 @@ async function get(port: number, path: string): Promise<{ status: number; body: 
   return { status: response.status, body: await response.text() };
 }
 
+/** A metric's value, summed over the samples that have one (the worker's processes each report their own). */
 function metricValue(exposition: string, name: string, labels = ''): number {
-  const line = exposition.split('\n').find((l) => l.startsWith(name) && l.includes(labels) && !l.startsWith('#'));
-  return line ? Number(line.split(' ').pop()) : Number.NaN;
+  const values = exposition
+    .split('\n')
+    .filter((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && l.includes(labels))
+    .map((l) => Number(l.split(' ').pop()))
+    .filter(Number.isFinite);
+  return values.length > 0 ? values.reduce((a, b) => a + b, 0) : Number.NaN;
 }
 
 describe('operations', function () {

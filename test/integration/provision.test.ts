@@ -276,7 +276,7 @@ const EXPECTED: { command: RegExp; shows: RegExp; runsUntilStopped?: boolean }[]
   { command: /^npm run tail -- --topic user-login-dlq$/, shows: /Tailing user-login-dlq/, runsUntilStopped: true },
   { command: /^npm run query$/, shows: /2\.3\.0/ },
   { command: /workflow query --workflow-id login-insights --type latestSummary$/, shows: /"logins":\s*[1-9]/ },
-  { command: /workflow list --query 'BatchTopic="user-login"'$/, shows: /batch\/login-pipeline\/user-login\/0\/\d+/ },
+  { command: /workflow list --query 'BatchTopic="user-login"'$/, shows: /batch\/login-pipeline\/user-login\/[0-9a-f]+\.\d+\.\d+/ },
 ];
 
 /**

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig } from '../../src/config';
 
 describe('config', () => {
-  it('defaults to the values of CONTRACT.md', () => {
+  it('defaults to the values of the contract (docs/contract.md)', () => {
     const c = loadConfig({});
     assert.deepEqual(c.kafka.brokers, ['127.0.0.1:9092']);
     assert.equal(c.kafka.groupId, 'login-pipeline');
@@ -18,7 +18,7 @@ describe('config', () => {
     assert.equal(c.redis.prefix, 'lp:');
     assert.equal(c.summary.intervalSeconds, 60);
     assert.equal(c.summary.windowSeconds, 300);
-    assert.equal(c.batch.maxRecords, 500);
+    assert.equal(c.batch.maxRecords, 10_000);
     assert.equal(c.batch.maxWaitMs, 200);
     assert.match(c.stack.dir, /\.data$/);
     assert.equal(c.http.bridgePort, 9464);

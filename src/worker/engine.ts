@@ -1,0 +1,98 @@
+/**
+ * A worker engine: a child process of the worker that does the batch and summary work (read,
+ * transform, aggregate, publish) on its own Kafka and Redis clients, for the Temporal worker in
+ * its parent (src/worker/pool.ts). One Node process runs its JavaScript on one core; the engines
+ * put the per-record work on every core while one Temporal worker keeps one set of pollers.
+ *
+ * It answers its parent over IPC (messages below) and leaves with it: when the parent is gone,
+ * even SIGKILLed, the IPC channel closes and the engine exits at once.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { loadConfig } from '../config';
+import { createLogger } from '../log';
+import { createRegistry, createWorkerMetrics } from '../metrics';
+import { runMain } from '../process/main';
+import { createWorkerClients, createWorkerWork, type WorkerWork } from './clients';
+
+/** The work an engine does, by name, with its arguments but the cancellation signal. */
+export type EngineOperation = 'processRanges' | 'handleBatch' | 'publishSummary';
+
+export type EngineRequest =
+  | { type: 'call'; id: number; op: EngineOperation; args: unknown[] }
+  | { type: 'cancel'; id: number }
+  | { type: 'metrics'; id: number }
+  | { type: 'readiness'; id: number };
+
+export type EngineReply =
+  | { type: 'ready' }
+  | { type: 'result'; id: number; value: unknown }
+  | { type: 'failure'; id: number; failure: SerializedFailure };
+
+/** An error as it crosses the process boundary: enough to throw the same kind on the other side. */
+export interface SerializedFailure {
+  name: string;
+  message: string;
+  /** Set for an ApplicationFailure (its type, and whether Temporal may retry it). */
+  application?: { type?: string; nonRetryable: boolean };
+}
+
+export function serializeFailure(err: unknown): SerializedFailure {
+  const error = err instanceof Error ? err : new Error(String(err));
+  return {
+    name: error.name,
+    message: error.message,
+    application: error instanceof ApplicationFailure ? { type: error.type ?? undefined, nonRetryable: error.nonRetryable === true } : undefined,
+  };
+}
+
+if (require.main === module) {
+  runMain(async () => {
+    const config = loadConfig();
+    const logger = createLogger('worker', config).child({ engine: config.worker.processIndex });
+    process.on('disconnect', () => process.exit(1));
+    const registry = createRegistry('worker', { processMetricsPrefix: 'lp_engine_' });
+    // The age of the latest summary is the parent's to compute, over all engines.
+    const metrics = createWorkerMetrics(registry);
+    const clients = createWorkerClients(config, logger);
+    await clients.admin.connect();
+    const work = createWorkerWork(clients, config, metrics);
+    const cancels = new Map<number, AbortController>();
+    const reply = (message: EngineReply) => process.send?.(message);
+    process.on('message', (request: EngineRequest) => {
+      switch (request.type) {
+        case 'call': {
+          const cancel = new AbortController();
+          cancels.set(request.id, cancel);
+          call(work, request.op, request.args, cancel.signal).then(
+            (value) => reply({ type: 'result', id: request.id, value }),
+            (err: unknown) => reply({ type: 'failure', id: request.id, failure: serializeFailure(err) }),
+          ).finally(() => cancels.delete(request.id));
+          return;
+        }
+        case 'cancel':
+          cancels.get(request.id)?.abort();
+          return;
+        case 'metrics':
+          void registry.getMetricsAsJSON().then((value) => reply({ type: 'result', id: request.id, value }));
+          return;
+        case 'readiness':
+          reply({ type: 'result', id: request.id, value: { kafka: true, redis: clients.redis.status === 'ready' } });
+          return;
+      }
+    });
+    process.on('SIGTERM', () => void clients.close().finally(() => process.exit(0)));
+    reply({ type: 'ready' });
+    await new Promise<void>(() => undefined);
+  });
+}
+
+function call(work: WorkerWork, op: EngineOperation, args: unknown[], signal: AbortSignal): Promise<unknown> {
+  switch (op) {
+    case 'processRanges':
+      return work.processRanges(...(args as [Parameters<WorkerWork['processRanges']>[0], number]), signal);
+    case 'handleBatch':
+      return work.handleBatch(...(args as [Parameters<WorkerWork['handleBatch']>[0], Uint8Array, number]), signal);
+    case 'publishSummary':
+      return work.publishSummary(...(args as [number, number]));
+  }
+}

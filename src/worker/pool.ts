@@ -1,0 +1,181 @@
+/**
+ * The worker's engines (src/worker/engine.ts), seen from the worker: each batch goes to the engine
+ * its lane hashes to, so that a lane's transactional producer lives in one process and is not
+ * fenced back and forth between them; an attempt's cancellation follows it; an engine that dies
+ * fails its calls (Temporal retries them) and is started again.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { AggregatorRegistry } from 'prom-client';
+import type { BatchSpec } from '../domain/batch';
+import type { LegacyBatchMeta } from '../domain/blob';
+import { murmur2 } from '../clients/partitioner';
+import { PipelineError } from '../errors';
+import type { Logger } from '../log';
+import { backoffDelay } from '../process/retry';
+import { sleep } from '../process/wait';
+import type { EngineOperation, EngineReply, EngineRequest, SerializedFailure } from './engine';
+
+const ENGINE_ENTRY = join(__dirname, 'engine.js');
+
+/** An engine's call could not complete because the engine went away; Temporal retries the attempt. */
+export class EngineGoneError extends PipelineError {
+  override name = 'EngineGoneError';
+}
+
+interface Engine {
+  index: number;
+  child: ChildProcess;
+  ready: Promise<void>;
+  calls: Map<number, { resolve: (value: unknown) => void; reject: (err: unknown) => void }>;
+  restarts: number;
+}
+
+export class EnginePool {
+  private readonly engines: Engine[] = [];
+  private nextId = 0;
+  private closing = false;
+
+  constructor(
+    size: number,
+    private readonly logger: Logger,
+  ) {
+    for (let index = 0; index < size; index++) this.engines.push(this.start(index, 0));
+  }
+
+  /** Resolves once every engine has its clients and answers. */
+  async ready(): Promise<void> {
+    await Promise.all(this.engines.map((e) => e.ready));
+  }
+
+  /** The activities the worker registers, each run by the engine its key hashes to. */
+  activities() {
+    return {
+      processRanges: (spec: BatchSpec, processedAtMs: number = spec.cutAtMs) => this.call(spec.lane?.id ?? spec.batchId, 'processRanges', [spec, processedAtMs]),
+      handleBatch: (meta: LegacyBatchMeta, blob: Uint8Array, processedAtMs: number) => this.call(meta.batchId, 'handleBatch', [meta, blob, processedAtMs]),
+      publishSummary: (tickMs: number, windowSeconds: number) => this.call('summaries', 'publishSummary', [tickMs, windowSeconds]),
+    } as const;
+  }
+
+  /**
+   * The engines' metrics summed into one exposition, with `own` (the worker process's, as JSON)
+   * added: counters add up; each metric's `aggregator` says otherwise.
+   */
+  async metrics(own: object[] = []): Promise<string> {
+    const jsons = await Promise.all(this.engines.map((e) => this.ask<object[]>(e, 'metrics').catch(() => [])));
+    const registry = AggregatorRegistry.aggregate([...jsons, own]);
+    const text = await registry.metrics();
+    const published = (await registry.getSingleMetric('lp_insights_latest_summary_timestamp_seconds')?.get())?.values[0]?.value;
+    const age = published ? Date.now() / 1000 - published : Number.NaN;
+    return `${text}\n# HELP lp_insights_latest_summary_age_seconds Seconds since this worker last published a summary\n# TYPE lp_insights_latest_summary_age_seconds gauge\nlp_insights_latest_summary_age_seconds ${age}\n`;
+  }
+
+  /** Each dependency true when every engine has it. */
+  async readiness(): Promise<Record<string, boolean>> {
+    const answers = await Promise.all(this.engines.map((e) => this.ask<Record<string, boolean>>(e, 'readiness').catch(() => ({ engines: false }))));
+    const checks: Record<string, boolean> = {};
+    for (const answer of answers) for (const [name, ok] of Object.entries(answer)) checks[name] = (checks[name] ?? true) && ok;
+    return checks;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(
+      this.engines.map((e) => {
+        if (e.child.exitCode !== null || e.child.signalCode !== null) return undefined;
+        const exited = new Promise((resolve) => e.child.once('exit', resolve));
+        e.child.kill('SIGTERM');
+        return exited;
+      }),
+    );
+  }
+
+  private start(index: number, restarts: number): Engine {
+    const child = fork(ENGINE_ENTRY, [], {
+      env: { ...process.env, WORKER_PROCESS_INDEX: String(index) },
+      // Structured clone: a first hand-off batch's records blob (a Uint8Array) crosses as it is.
+      serialization: 'advanced',
+      stdio: 'inherit',
+    });
+    let markReady: () => void = () => undefined;
+    let markFailed: (err: unknown) => void = () => undefined;
+    const engine: Engine = {
+      index,
+      child,
+      ready: new Promise<void>((resolve, reject) => ((markReady = resolve), (markFailed = reject))),
+      calls: new Map(),
+      restarts,
+    };
+    engine.ready.catch(() => undefined);
+    child.on('message', (reply: EngineReply) => {
+      if (reply.type === 'ready') return markReady();
+      const pending = engine.calls.get(reply.id);
+      if (!pending) return;
+      engine.calls.delete(reply.id);
+      if (reply.type === 'result') pending.resolve(reply.value);
+      else pending.reject(deserializeFailure(reply.failure));
+    });
+    child.on('exit', (code, signal) => {
+      const gone = new EngineGoneError(`Worker engine ${index} exited (${signal ?? `code ${code}`}) during the call.`, { retriable: true });
+      for (const pending of engine.calls.values()) pending.reject(gone);
+      engine.calls.clear();
+      markFailed(gone);
+      if (!this.closing) void this.restart(engine, code, signal);
+    });
+    return engine;
+  }
+
+  private async restart(engine: Engine, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    const delayMs = backoffDelay(engine.restarts, { initialMs: 1_000, maxMs: 30_000 });
+    this.logger.warn({ engine: engine.index, code, signal, restartInMs: delayMs }, 'A worker engine exited; starting it again');
+    await sleep(delayMs);
+    if (!this.closing) this.engines[engine.index] = this.start(engine.index, engine.restarts + 1);
+  }
+
+  private engineFor(key: string): Engine {
+    return this.engines[(murmur2(Buffer.from(key)) & 0x7fffffff) % this.engines.length]!;
+  }
+
+  private async call(key: string, op: EngineOperation, args: unknown[]): Promise<never> {
+    const engine = this.engineFor(key);
+    await engine.ready;
+    const signal = currentCancellation();
+    const id = this.nextId++;
+    const result = new Promise<never>((resolve, reject) => engine.calls.set(id, { resolve: resolve as (value: unknown) => void, reject }));
+    const cancel = () => engine.child.send({ type: 'cancel', id } satisfies EngineRequest);
+    signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      engine.child.send({ type: 'call', id, op, args } satisfies EngineRequest);
+      return await result;
+    } finally {
+      signal?.removeEventListener('abort', cancel);
+    }
+  }
+
+  private async ask<T>(engine: Engine, type: 'metrics' | 'readiness'): Promise<T> {
+    await engine.ready;
+    const id = this.nextId++;
+    const answer = new Promise<T>((resolve, reject) => engine.calls.set(id, { resolve: resolve as (value: unknown) => void, reject }));
+    engine.child.send({ type, id } satisfies EngineRequest);
+    return answer;
+  }
+}
+
+/** The running activity's cancellation, when called from an activity. */
+function currentCancellation(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined;
+  }
+}
+
+function deserializeFailure(failure: SerializedFailure): Error {
+  if (failure.application) return ApplicationFailure.create({ message: failure.message, type: failure.application.type, nonRetryable: failure.application.nonRetryable });
+  const error = new PipelineError(failure.message, { retriable: true });
+  error.name = failure.name;
+  return error;
+}
+
