@@ -103,7 +103,7 @@ export function createReplayActivities(deps: ReplayActivityDeps) {
   async function planReplay(dlqTopic: string, selection: ReplaySelection, processedAtMs: number): Promise<ReplayPlan> {
     requireOwnDlq(dlqTopic);
     const from = selection.sinceMs === undefined ? undefined : selection.sinceMs - FAILED_AT_MARGIN_MS;
-    const ranges = await rangesFrom(deps.admin, dlqTopic, from).catch((err: unknown) => {
+    const ranges = await rangesFrom(deps.reader, deps.admin, dlqTopic, from).catch((err: unknown) => {
       // Nothing to replay, and waiting will not make one: fail the replay with the sentence.
       if (err instanceof TopicNotFoundError) throw ApplicationFailure.nonRetryable(err.message, INVALID_REPLAY_INPUT);
       throw err;

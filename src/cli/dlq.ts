@@ -79,14 +79,14 @@ async function list(config: Config, args: string[]): Promise<void> {
   let read = 0;
   const reader = await connectKafkaReader(config, 'dlq');
   try {
-    const ranges = await rangesFrom(reader.admin, topic, sinceMs - FAILED_AT_MARGIN_MS);
-    await readRanges(reader.kafka, reader.admin, topic, ranges, (records) => {
+    const ranges = await rangesFrom(reader.ranges, reader.admin, topic, sinceMs - FAILED_AT_MARGIN_MS);
+    await readRanges(reader.ranges, topic, ranges, (records) => {
       for (const record of records) {
         read++;
         const info = describeDeadLetter(record);
         if (matchesFilter(info, filter)) groups.add(record, info);
       }
-    }, { label: 'lp-dlq' });
+    });
   } catch (err) {
     throw kafkaFailure(err, config, `read ${topic}`);
   } finally {
@@ -151,7 +151,7 @@ async function show(config: Config, args: string[]): Promise<void> {
   const reader = await connectKafkaReader(config, 'dlq');
   let record: TopicRecord | undefined;
   try {
-    record = await readRecordAt(reader.kafka, reader.admin, topic, partition, offset, { label: 'lp-dlq' });
+    record = await readRecordAt(reader.ranges, reader.admin, topic, partition, offset);
   } catch (err) {
     throw kafkaFailure(err, config, `read ${topic}`);
   } finally {

@@ -1,6 +1,7 @@
 /** Kafka for the read-only operator commands (dlq, reconcile): quick to say it is down, and one sentence when it is. */
 import type { Admin, Kafka } from 'kafkajs';
 import { createKafka } from '../clients/kafka';
+import { RangeReader } from '../clients/range-reader';
 import type { Config } from '../config';
 import { describeError, PipelineError } from '../errors';
 
@@ -10,6 +11,8 @@ const COMMAND_RETRIES = 3;
 export interface KafkaReader {
   kafka: Kafka;
   admin: Admin;
+  /** Reads topics as read_committed consumers see them (src/clients/topic-range.ts). */
+  ranges: RangeReader;
   close(): Promise<void>;
 }
 
@@ -21,7 +24,8 @@ export async function connectKafkaReader(config: Config, clientId: string): Prom
   } catch (err) {
     throw kafkaFailure(err, config, 'connect to Kafka');
   }
-  return { kafka, admin, close: () => admin.disconnect().catch(() => undefined) };
+  const ranges = new RangeReader(kafka);
+  return { kafka, admin, ranges, close: async () => void (await Promise.allSettled([ranges.close(), admin.disconnect()])) };
 }
 
 /** An error of ours passes as it is; anything else becomes one sentence naming the brokers. */

@@ -94,8 +94,8 @@ async function reconcile(): Promise<number> {
     let unreadable = 0;
     const reader = await connectKafkaReader(config, 'reconcile');
     try {
-      const ranges = await rangesFrom(reader.admin, topic, window.startS * 1000 - MAX_FUTURE_SECONDS * 1000 - CLOCK_MARGIN_MS);
-      await readRanges(reader.kafka, reader.admin, topic, ranges, (records) => {
+      const ranges = await rangesFrom(reader.ranges, reader.admin, topic, window.startS * 1000 - MAX_FUTURE_SECONDS * 1000 - CLOCK_MARGIN_MS);
+      await readRanges(reader.ranges, topic, ranges, (records) => {
         const logins: ProcessedLogin[] = [];
         for (const record of records) {
           recordsRead++;
@@ -105,7 +105,7 @@ async function reconcile(): Promise<number> {
           else unreadable++;
         }
         expected.add(logins);
-      }, { label: 'lp-reconcile' });
+      });
     } catch (err) {
       throw kafkaFailure(err, config, `read ${topic}`);
     } finally {
