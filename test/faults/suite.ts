@@ -13,8 +13,10 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Message } from 'kafkajs';
 import type { Environment } from '../../src/config';
 import { formatAccounting, sourceOf } from '../helpers/accounting';
+import { runCommand } from '../helpers/command';
 import { DedicatedService } from '../helpers/dedicated';
 import { PipelineHarness } from '../helpers/pipeline';
 import { ChildService, LOG_DIR } from '../helpers/processes';
@@ -22,6 +24,9 @@ import { waitFor } from '../helpers/wait';
 import { setMaxMessageBytes } from '../helpers/kafka';
 import { DEAD_LETTER_HEADROOM_BYTES, KAFKA_DEFAULT_MAX_MESSAGE_BYTES } from '../../src/clients/topics';
 import { sleep } from '../../src/process/wait';
+
+/** max.message.bytes of the DLQ while it refuses dead letters (see inject's 'DLQ refusing'). */
+const DLQ_REFUSING_LIMIT_BYTES = 256;
 
 export interface FaultSuiteOptions {
   /** Records the generator sends per scenario. */
@@ -80,6 +85,7 @@ export async function runFault(stack: FaultStack, fault: FaultName, options: Fau
     { ...stack.env, BATCH_MAX_RECORDS: '100', BATCH_ATTEMPT_TIMEOUT_MS: String(options.attemptTimeoutMs) },
     pair ? 4 : 2,
   );
+  const startedAt = Date.now();
   try {
     await harness.setup();
     const secondWorker = pair ? harness.spawn('worker', 'worker-2') : undefined;
@@ -104,6 +110,9 @@ export async function runFault(stack: FaultStack, fault: FaultName, options: Fau
     const producedBefore = await harness.inputPartitionSizes();
     const killedAt = Date.now();
     await inject(stack, harness, fault, options, secondWorker, secondBridge);
+    // On a slow machine the generator may have finished before the fault: a probe per partition
+    // makes sure that records produced after it exist to come out.
+    await harness.produce(producedBefore.map((_, partition) => probeRecord(partition)));
     // Recovered once, on every partition, a record produced after the fault has come out.
     const recovered = await waitFor(
       () => {
@@ -124,6 +133,7 @@ export async function runFault(stack: FaultStack, fault: FaultName, options: Fau
     assert.equal(accounting.duplicates, 0, `every offset exactly once: ${formatAccounting(accounting)}`);
     assert.deepEqual(accounting.conflicting, [], 'no offset is both a login and a dead letter');
     await harness.waitForRedisExact(60_000, ` after the ${fault} fault`);
+    await assertReconcileGreen(harness, fault, startedAt);
     return {
       fault,
       records: accounting.inputs,
@@ -134,6 +144,20 @@ export async function runFault(stack: FaultStack, fault: FaultName, options: Fau
   } finally {
     await harness.close();
   }
+}
+
+/** A valid login on `partition`, produced after the fault. */
+function probeRecord(partition: number): Message {
+  const login = { user_id: `probe-${partition}`, app_version: '2.3.0', device_type: 'android', locale: 'RU', timestamp: Math.floor(Date.now() / 1000) };
+  return { partition, key: `probe-${partition}`, value: JSON.stringify(login) };
+}
+
+/** `npm run reconcile` over the scenario's window, as an operator would run it after the fault: green (exit 0). */
+async function assertReconcileGreen(harness: PipelineHarness, fault: FaultName, startedAt: number): Promise<void> {
+  const since = String(Math.floor(startedAt / 1000) - 60);
+  const until = new Date(Date.now() + 60_000).toISOString();
+  const run = await runCommand('reconcile', ['--since', since, '--until', until, '--json'], harness.t.env);
+  assert.equal(run.code, 0, `npm run reconcile is green after the ${fault} fault:\n${run.stdout}\n${run.stderr}`);
 }
 
 async function inject(
@@ -187,8 +211,11 @@ async function inject(
       await stack.temporal.start();
       return;
     case 'DLQ refusing':
-      // Dead letters are far larger than this: every one is refused until the limit is raised.
-      await setMaxMessageBytes(harness.kafka, harness.config.kafka.dlqTopic, 64);
+      // A dead letter's batch is 390 bytes at least (the record and its dlq.* headers): every one
+      // is refused until the limit is raised. A transaction marker's batch (about 80 bytes) still
+      // fits: the broker checks markers against the limit too, and a coordinator whose abort
+      // marker is refused keeps that transaction open until it restarts.
+      await setMaxMessageBytes(harness.kafka, harness.config.kafka.dlqTopic, DLQ_REFUSING_LIMIT_BYTES);
       await waitFor(() => /refused a record as too large/.test(harness.worker.logText()), { timeoutMs: 60_000, message: 'the worker to say the DLQ refuses a dead letter' });
       await outage(options.outageSeconds * 1000);
       await setMaxMessageBytes(harness.kafka, harness.config.kafka.dlqTopic, KAFKA_DEFAULT_MAX_MESSAGE_BYTES + DEAD_LETTER_HEADROOM_BYTES);
