@@ -261,6 +261,7 @@ export class Bridge {
     const workflowId = batchWorkflowId(spec.batchId);
     const stopTimer = metrics?.handOffDuration.startTimer();
     await this.commit(ranges.map((r) => ({ partition: r.partition, offset: BigInt(r.from), intent: workflowId })));
+    await this.requireCommitted(ranges.map((r) => ({ partition: r.partition, metadata: this.metadataFor(r.partition, workflowId) })));
     const owned = () => ranges.every((r) => this.positions.get(r.partition)?.incarnation === r.incarnation && this.assignment !== undefined);
     const started = await retry(() => startOrFind(this.target, spec), {
       initialMs: 300,
@@ -305,10 +306,27 @@ export class Bridge {
         topic,
         partition: e.partition,
         offset: String(e.offset),
-        metadata: formatCommitMetadata({ token: this.positions.get(e.partition)?.incarnation, intent: e.intent }),
+        metadata: this.metadataFor(e.partition, e.intent),
       })),
     );
     metrics?.commits.inc();
+  }
+
+  private metadataFor(partition: number, intent: string | undefined): string {
+    return formatCommitMetadata({ token: this.positions.get(partition)?.incarnation, intent });
+  }
+
+  /**
+   * Reads back what the group holds: kafkajs's commitOffsets returns without committing while its
+   * consumer restarts after a crash, and an intent that was not written must not be acted on.
+   */
+  private async requireCommitted(expected: { partition: number; metadata: string }[]): Promise<void> {
+    const topic = this.deps.config.kafka.inputTopic;
+    const [held] = await this.deps.admin.fetchOffsets({ groupId: this.deps.config.kafka.groupId, topics: [topic] });
+    const missing = expected.filter((e) => held?.partitions.find((p) => p.partition === e.partition)?.metadata !== e.metadata);
+    if (missing.length > 0) {
+      throw new PipelineError(`The intent of a batch was not committed on ${topic} partition${missing.length > 1 ? 's' : ''} ${missing.map((m) => m.partition).join(', ')} (the consumer was restarting); cutting again.`, { retriable: true });
+    }
   }
 
   /** Each owned partition's last stable offset: what can be handed off now. */
