@@ -313,7 +313,7 @@ async function countedInRedis(store: InsightsStore, expected: Expected, services
     async () => {
       await alive(Promise.resolve(), services);
       const [window, series] = await Promise.all([store.readWindow(span.since, span.until), store.readSeries(span.since, span.until)]);
-      const deadLetters = Object.values(series.deadLettersByReason).flat().reduce((a, b) => a + b, 0);
+      const deadLetters = Object.values(series.dead_letters_by_reason).flat().reduce((a, b) => a + b, 0);
       counted = { logins: window.totals.logins, deadLetters };
       return counted.logins >= expected.logins && counted.deadLetters >= expected.deadLetters;
     },

@@ -17,7 +17,7 @@ import type { ReconcileRecord } from '../domain/reconcile';
 import { REPLAY_PROGRESS_QUERY, REPLAY_WORKFLOW_TYPE, type ReplayProgress } from '../domain/replay';
 import { BATCH_TOPIC, DEAD_LETTER_COUNT, LOGIN_COUNT, quote } from '../domain/search-attributes';
 import type { SummaryBody } from '../domain/types';
-import type { InsightsStore } from '../insights/store';
+import type { InsightsSeries, InsightsStore } from '../insights/store';
 import type { Logger } from '../log';
 import { withDeadline } from '../process/wait';
 
@@ -84,15 +84,7 @@ export interface Overview {
   input_topic: string;
   group_id: string;
   /** Per bucket over the last hour; null when Redis could not be read. */
-  series: {
-    /** Bucket starts, epoch seconds, oldest first. */
-    buckets: number[];
-    /** Logins per bucket (event time), per app version. */
-    logins_by_version: Record<string, number[]>;
-    /** Dead letters per bucket (processing time), per reason. */
-    dead_letters_by_reason: Record<string, number[]>;
-    late: number[];
-  } | null;
+  series: InsightsSeries | null;
   /** The current window (SUMMARY_WINDOW_SECONDS ending with the current bucket). */
   summary: SummaryBody | null;
   /** Over the current window, all app versions together. */
@@ -301,7 +293,7 @@ export class OverviewSource {
       store.readLastReconcile(),
     ]);
     const byReason = countMap();
-    for (const [reason, counts] of Object.entries(series.deadLettersByReason)) byReason[reason] = sum(counts);
+    for (const [reason, counts] of Object.entries(series.dead_letters_by_reason)) byReason[reason] = sum(counts);
     // Categories are free text: a device type "__proto__" must stay a plain key.
     const deviceTypes = countMap();
     const locales = countMap();
@@ -310,12 +302,7 @@ export class OverviewSource {
       addInto(locales, stats.locales);
     }
     return {
-      series: {
-        buckets: series.buckets,
-        logins_by_version: series.loginsByVersion,
-        dead_letters_by_reason: series.deadLettersByReason,
-        late: series.late,
-      },
+      series,
       summary,
       deviceTypes,
       locales,

@@ -21,14 +21,14 @@ interface BucketUpdate {
   fields: [string, number][];
 }
 
-/** Per-bucket series for charts, oldest bucket first. */
+/** Per-bucket series for charts, oldest bucket first; the dashboard serves it as it is (snake_case, as its JSON). */
 export interface InsightsSeries {
   /** Bucket starts, epoch seconds. */
   buckets: number[];
   /** Logins per bucket (event time), per app version. */
-  loginsByVersion: Record<string, number[]>;
+  logins_by_version: Record<string, number[]>;
   /** Dead letters per bucket (processing time), per reason. */
-  deadLettersByReason: Record<string, number[]>;
+  dead_letters_by_reason: Record<string, number[]>;
   /** Late records per bucket (processing time). */
   late: number[];
 }
@@ -116,7 +116,7 @@ export class InsightsStore {
       const series = values.slice(buckets.length * (v + 1), buckets.length * (v + 2)).map((x) => Number(x ?? 0));
       if (series.some((n) => n > 0)) loginsByVersion[version] = series;
     });
-    return { buckets, loginsByVersion, deadLettersByReason, late: totals.map((h) => Number(h?.late ?? 0)) };
+    return { buckets, logins_by_version: loginsByVersion, dead_letters_by_reason: deadLettersByReason, late: totals.map((h) => Number(h?.late ?? 0)) };
   }
 
   /**

@@ -51,7 +51,8 @@ export async function kafkaAnswers(config: Config): Promise<boolean> {
   }
 }
 
-function requireJava(config: Config): string {
+/** The java binary Kafka runs on; one sentence naming what to install when there is none. */
+export function requireJava(config: Config): string {
   const java = which('java', config.stack.searchPath);
   if (!java) throw new PrerequisiteError('Kafka needs Java: install a JDK 17 or newer (Debian: apt-get install openjdk-17-jdk-headless).');
   return java;

@@ -164,7 +164,7 @@ describe('dashboard', function () {
     for (const [k, n] of Object.entries(deviceTypes)) out[`device-type-${k}`] = shown(n);
     for (const [k, n] of Object.entries(locales)) out[`locale-${k}`] = shown(n);
     let deadLetters = 0;
-    for (const [reason, counts] of Object.entries(series.deadLettersByReason)) {
+    for (const [reason, counts] of Object.entries(series.dead_letters_by_reason)) {
       const total = counts.reduce((a, b) => a + b, 0);
       out[`dead-letters-${reason}`] = shown(total);
       deadLetters += total;
@@ -246,8 +246,8 @@ describe('dashboard', function () {
     assert.deepEqual(body.summary?.totals, summary.totals);
     assert.deepEqual(body.summary?.app_versions, plain(summary.app_versions));
     assert.deepEqual(body.series?.buckets, series.buckets);
-    assert.deepEqual(body.series?.logins_by_version, series.loginsByVersion);
-    assert.deepEqual(body.series?.dead_letters_by_reason, series.deadLettersByReason);
+    assert.deepEqual(body.series?.logins_by_version, series.logins_by_version);
+    assert.deepEqual(body.series?.dead_letters_by_reason, series.dead_letters_by_reason);
     // An hour of minute buckets, the current one included (60 only when "now" falls exactly on a minute).
     assert.ok([60, 61].includes(body.series?.buckets.length ?? 0), `${body.series?.buckets.length} buckets`);
     assert.ok(body.series!.buckets[0]! * 1000 <= now - 3_600_000 + 60_000 && body.series!.buckets.at(-1)! * 1000 > now - 60_000);
@@ -334,7 +334,7 @@ describe('dashboard', function () {
     assert.deepEqual(
       Object.fromEntries(Object.entries(lines).map(([id, l]) => [id, { total: l.total, points: l.points }])),
       Object.fromEntries(
-        Object.entries(series.loginsByVersion).map(([v, counts]) => [`series-${v}`, { total: counts.reduce((a, b) => a + b, 0), points: series.buckets.length }]),
+        Object.entries(series.logins_by_version).map(([v, counts]) => [`series-${v}`, { total: counts.reduce((a, b) => a + b, 0), points: series.buckets.length }]),
       ),
     );
     assert.equal(new Set(Object.values(lines).map((l) => l.color)).size, 3, 'each version its own colour');

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { aggregateLogins, bucketOf, MAX_CATEGORY_CHARS, OVERLONG_CATEGORY, type BucketDelta } from '../../src/domain/aggregates';
 import type { ProcessedLogin } from '../../src/domain/types';
+import { loginMaker } from '../helpers/logins';
 
 const NOW_MS = Date.UTC(2024, 6, 10, 12, 0, 30, 700);
 const NOW_S = 1_720_612_830; // 2024-07-10T12:00:30Z
@@ -13,27 +14,7 @@ const SETTINGS = { bucketSeconds: 60, retentionSeconds: 3600 };
 const OLDEST_KEPT = 1_720_609_200;
 const B = 1_720_612_800; // the bucket 2024-07-10T12:00:00Z
 
-let seq = 0;
-function login(changes: Partial<ProcessedLogin> = {}): ProcessedLogin {
-  seq++;
-  const timestamp = changes.timestamp ?? B + 10;
-  return {
-    type: 'login',
-    user_id: `user-${seq}`,
-    app_version: '2.3.0',
-    device_type: 'ios',
-    locale: 'WA',
-    ip: '25.67.253.124',
-    device_id: `device-${seq}`,
-    timestamp,
-    login_at: new Date(timestamp * 1000).toISOString(),
-    missing_fields: [],
-    source: { topic: 'user-login', partition: 0, offset: String(seq) },
-    batch_id: 'batch-a',
-    processed_at: new Date(NOW_MS).toISOString(),
-    ...changes,
-  };
-}
+const login = loginMaker({ timestamp: B + 10, processedAt: new Date(NOW_MS).toISOString(), ip: '25.67.253.124' });
 
 /** A delta as plain data: sorted lists, counts as sorted entries (prototype-free maps compare safely). */
 function plain(d: BucketDelta) {

@@ -5,34 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { bucketWindow, compareWithRedis, contractBound, estimateBound, ExpectedAggregates, parseLogin, type ReconcileOutcome } from '../../src/domain/reconcile';
-import type { ProcessedLogin, SummaryBody } from '../../src/domain/types';
+import type { SummaryBody } from '../../src/domain/types';
+import { loginMaker } from '../helpers/logins';
 
 const B = 1_720_612_800; // 2024-07-10T12:00:00Z, a bucket start
 const SETTINGS = { bucketSeconds: 60, retentionSeconds: 3600 };
 const WINDOW = { startS: B, endS: B + 300 };
 const PROCESSED_AT = new Date((B + 400) * 1000).toISOString();
 
-let seq = 0;
-function login(changes: Partial<ProcessedLogin> = {}): ProcessedLogin {
-  seq++;
-  const timestamp = changes.timestamp ?? B + 10;
-  return {
-    type: 'login',
-    user_id: `user-${seq}`,
-    app_version: '2.3.0',
-    device_type: 'ios',
-    locale: 'WA',
-    ip: null,
-    device_id: `device-${seq}`,
-    timestamp,
-    login_at: new Date(timestamp * 1000).toISOString(),
-    missing_fields: [],
-    source: { topic: 'user-login', partition: 0, offset: String(seq) },
-    batch_id: 'batch-a',
-    processed_at: PROCESSED_AT,
-    ...changes,
-  };
-}
+const login = loginMaker({ timestamp: B + 10, processedAt: PROCESSED_AT });
 
 /** Redis's summary of what `logins` should have produced, with its estimates exact. */
 function summaryOf(expected: ExpectedAggregates): SummaryBody {

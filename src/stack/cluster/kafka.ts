@@ -9,10 +9,10 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { dirname } from 'node:path';
 import type { Config } from '../../config';
 import { createKafka } from '../../clients/kafka';
-import { PrerequisiteError, StackStartError } from '../../errors';
-import { kafkaService } from '../kafka';
+import { StackStartError } from '../../errors';
+import { kafkaService, requireJava } from '../kafka';
 import { stackLayout } from '../layout';
-import { startDetached, which } from '../proc';
+import { startDetached } from '../proc';
 import type { Service } from '../service';
 import { address, HOST, type ClusterLayout, type KafkaNode } from './layout';
 import { lastLine, run } from './run';
@@ -50,7 +50,7 @@ export function kafkaNodeServices(config: Config, layout: ClusterLayout): Servic
 
 /** The jars of the single-node stack (the same Kafka version, from the same cache). */
 export async function ensureKafkaJars(config: Config, signal: AbortSignal): Promise<void> {
-  javaPath(config);
+  requireJava(config);
   await kafkaService(config, stackLayout(config)).install?.(signal);
 }
 
@@ -68,14 +68,8 @@ export async function brokersSeenBy(config: Config, broker: string): Promise<num
   }
 }
 
-function javaPath(config: Config): string {
-  const java = which('java', config.stack.searchPath);
-  if (!java) throw new PrerequisiteError('Kafka needs Java: install a JDK 17 or newer (Debian: apt-get install openjdk-17-jdk-headless).');
-  return java;
-}
-
 async function startKafkaNode(config: Config, layout: ClusterLayout, node: KafkaNode): Promise<void> {
-  const java = javaPath(config);
+  const java = requireJava(config);
   mkdirSync(node.dataDir, { recursive: true });
   writeFileSync(node.configFile, serverProperties(layout, node));
   writeFileSync(node.log4jFile, LOG4J_PROPERTIES);
