@@ -62,7 +62,7 @@ export class RangeReader {
     let chunkBytes = 0;
     for (const cursor of cursors) {
       while (cursor.next < cursor.end || cursor.buffered.length > 0) {
-        if (cursor.buffered.length === 0) await this.fetchRound(topic, cursors, options);
+        if (cursor.buffered.length === 0) await this.fetchRound(topic, cursor, cursors, options);
         for (const record of cursor.buffered.splice(0)) {
           const size = (record.key?.length ?? 0) + (record.value?.length ?? 0);
           if (chunk.length > 0 && chunkBytes + size > options.chunkBytes) {
@@ -109,16 +109,20 @@ export class RangeReader {
   }
 
   /**
-   * One fetch per partition leader for every range that still has offsets to read and nothing
-   * buffered, retried when leadership moves. Fills the cursors' buffers.
+   * One fetch per partition leader for `current` (which needs records now) and every other range
+   * that still has offsets to read and nothing buffered, retried when leadership moves. Fills the
+   * cursors' buffers. A response has a size limit, and only its first partition is sure to get
+   * records: `current` goes first, and another partition that got none this time is asked again
+   * in a later round, not taken for one whose offsets cannot be read.
    */
-  private async fetchRound(topic: string, cursors: Cursor[], options: { chunkBytes: number; signal?: AbortSignal }): Promise<void> {
-    const wanted = cursors.filter((c) => c.buffered.length === 0 && c.next < c.end);
+  private async fetchRound(topic: string, current: Cursor, cursors: Cursor[], options: { chunkBytes: number; signal?: AbortSignal }): Promise<void> {
     await retry(
       async () => {
         if (options.signal?.aborted) throw new CancelledError('Reading the batch', options.signal.reason);
+        if (current.buffered.length > 0 || current.next >= current.end) return;
+        const wanted = [current, ...cursors.filter((c) => c !== current && c.buffered.length === 0 && c.next < c.end)];
         try {
-          await this.fetchFromLeaders(topic, wanted, options.chunkBytes);
+          await this.fetchFromLeaders(topic, wanted, current, options.chunkBytes);
         } catch (err) {
           if (kafkaErrorType(err) === 'OFFSET_OUT_OF_RANGE') return this.skipDeleted(topic, wanted, err);
           await this.cluster.refreshMetadata().catch(() => undefined);
@@ -129,7 +133,7 @@ export class RangeReader {
     );
   }
 
-  private async fetchFromLeaders(topic: string, cursors: Cursor[], chunkBytes: number): Promise<void> {
+  private async fetchFromLeaders(topic: string, cursors: Cursor[], current: Cursor, chunkBytes: number): Promise<void> {
     const byPartition = new Map(cursors.map((c) => [c.range.partition, c]));
     const leaders = this.cluster.findLeaderForPartitions(topic, [...byPartition.keys()]);
     const partitionBytes = Math.max(MIN_PARTITION_FETCH_BYTES, Math.ceil(chunkBytes / Math.max(1, cursors.length)));
@@ -145,7 +149,7 @@ export class RangeReader {
         });
         for (const data of responses.flatMap((r) => r.partitions)) {
           const cursor = byPartition.get(data.partition);
-          if (cursor) take(topic, cursor, data);
+          if (cursor) take(topic, cursor, data, cursor === current);
         }
       }),
     );
@@ -169,11 +173,16 @@ export class RangeReader {
   }
 }
 
-/** The fetched records of one partition that fall in the cursor's range, without aborted and control records. */
-function take(topic: string, cursor: Cursor, data: KafkajsPartitionData): void {
+/**
+ * The fetched records of one partition that fall in the cursor's range, without aborted and
+ * control records. No records at all is an error only for the partition that needed them (see
+ * fetchRound); for another, the response's size limit may simply have been used up.
+ */
+function take(topic: string, cursor: Cursor, data: KafkajsPartitionData, needed: boolean): void {
   const fetched = cursor.next;
   const raw = data.messages.filter((m) => BigInt(m.offset) >= fetched);
   if (data.messages.length === 0) {
+    if (!needed) return;
     const stable = data.lastStableOffset ?? data.highWatermark;
     throw new OffsetsNotReadableError(topic, cursor.range.partition, fetched, `the broker returned no records there (its committed records end at ${stable})`);
   }
