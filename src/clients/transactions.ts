@@ -9,10 +9,12 @@
  * attempt published its chunk: that attempt either committed before (the mark shows it) or can
  * no longer commit. Readers with isolation read_committed see each chunk once.
  */
-import type { Admin, Kafka, Message, Producer, Transaction } from 'kafkajs';
+import type { Kafka, Message, Producer, Transaction } from 'kafkajs';
 import { groupBy } from '../domain/group-by';
 import type { Logger } from '../log';
+import { createCluster, type KafkajsCluster } from './kafka';
 import { FastJavaCompatiblePartitioner } from './partitioner';
+import { fetchStableOffset } from './stable-offsets';
 import { explainProduceError, type RefusedRecord } from './topics';
 
 /** A record to publish, with what an error about it needs. */
@@ -45,14 +47,17 @@ export type PublishOutcome = 'published' | 'already-published';
 export class LaneTransactions {
   private readonly entries = new Map<string, Entry>();
   private readonly sweeper: NodeJS.Timeout;
+  /** Where marks are read: the group coordinators, through kafkajs's internal cluster. */
+  private readonly cluster: KafkajsCluster;
+  private clusterConnected: Promise<void> | undefined;
 
   constructor(
     private readonly kafka: Kafka,
-    private readonly admin: Admin,
     private readonly logger: Logger,
     private readonly options: LaneTransactionsOptions,
   ) {
     this.sweeper = setInterval(() => void this.closeIdle(), Math.max(1_000, options.idleMs / 2)).unref();
+    this.cluster = createCluster(kafka);
   }
 
   /**
@@ -137,14 +142,20 @@ export class LaneTransactions {
     clearInterval(this.sweeper);
     const entries = [...this.entries.values()];
     this.entries.clear();
-    await Promise.allSettled(entries.map((e) => e.producer.disconnect()));
+    await Promise.allSettled([...entries.map((e) => e.producer.disconnect()), this.clusterConnected && this.cluster.disconnect()]);
   }
 
-  /** The lane's mark: -1 before its first publish. */
+  /**
+   * The lane's mark: -1 before its first publish. Read stable (src/clients/stable-offsets.ts): a
+   * mark committed by a transaction that has just completed is counted, not the one before it.
+   */
   private async readMark(laneId: string, anchorTopic: string): Promise<bigint> {
-    const [topic] = await this.admin.fetchOffsets({ groupId: laneId, topics: [anchorTopic] });
-    const offset = topic?.partitions.find((p) => p.partition === 0)?.offset ?? '-1';
-    return BigInt(offset);
+    this.clusterConnected ??= this.cluster.connect().catch((err: unknown) => {
+      this.clusterConnected = undefined;
+      throw err;
+    });
+    await this.clusterConnected;
+    return fetchStableOffset(this.cluster, laneId, anchorTopic, 0);
   }
 
   private async send(txn: Transaction, messages: Outgoing[]): Promise<void> {

@@ -44,7 +44,7 @@ export function createWorkerClients(config: Config, logger: Logger): WorkerClien
   const admin = kafka.admin();
   const redis = createRedis(config.redis, { commandTimeoutMs: redisCommandTimeoutMs(config) });
   const reader = new RangeReader(kafka);
-  const transactions = new LaneTransactions(kafka, admin, logger, {
+  const transactions = new LaneTransactions(kafka, logger, {
     transactionTimeoutMs: TRANSACTION_TIMEOUT_MS,
     maxRequestBytes: MAX_REQUEST_BYTES,
     idleMs: LANE_IDLE_MS,

@@ -1,0 +1,115 @@
+/**
+ * The worker's reading of Kafka below kafkajs's public API, against the real broker: offset
+ * ranges as a read_committed reader sees them (src/clients/range-reader.ts), and a group's
+ * committed offset read stably, after the transactions that commit it (src/clients/stable-offsets.ts).
+ */
+import assert from 'node:assert/strict';
+import type { Admin, Kafka } from 'kafkajs';
+import { createCluster, type KafkajsCluster } from '../../src/clients/kafka';
+import { RangeReader, type RangeRecord } from '../../src/clients/range-reader';
+import { fetchStableOffset } from '../../src/clients/stable-offsets';
+import { testEnv } from '../helpers/env';
+import { createTopics, produce, testKafka } from '../helpers/kafka';
+
+describe('reading Kafka below kafkajs', function () {
+  const t = testEnv('range-reader');
+  const topic = `${t.id}-in`;
+  let kafka: Kafka;
+  let admin: Admin;
+  let reader: RangeReader;
+  let cluster: KafkajsCluster;
+
+  before(async () => {
+    kafka = testKafka(t.config);
+    admin = kafka.admin();
+    await admin.connect();
+    await createTopics(kafka, [topic], 2);
+    reader = new RangeReader(kafka);
+    cluster = createCluster(kafka);
+    await cluster.connect();
+  });
+
+  after(async () => {
+    await reader.close();
+    await cluster.disconnect().catch(() => undefined);
+    await admin.disconnect();
+  });
+
+  const readAll = async (ranges: { partition: number; from: string; to: string }[], chunkBytes = 1024 * 1024): Promise<RangeRecord[][]> => {
+    const chunks: RangeRecord[][] = [];
+    for await (const chunk of reader.read(topic, ranges, { chunkBytes })) chunks.push(chunk);
+    return chunks;
+  };
+
+  it('reads ranges across partitions in the order given, in chunks of the size asked, the same each time', async () => {
+    await produce(kafka, topic, Array.from({ length: 40 }, (_, i) => ({ partition: i % 2, key: `k${i}`, value: `v${i}`.padEnd(100, '.') })));
+    const ranges = [
+      { partition: 1, from: '5', to: '15' },
+      { partition: 0, from: '0', to: '20' },
+    ];
+    const chunks = await readAll(ranges, 1000);
+    const places = chunks.flat().map((r) => `${r.partition}:${r.offset}`);
+    const expected = [...Array.from({ length: 10 }, (_, i) => `1:${i + 5}`), ...Array.from({ length: 20 }, (_, i) => `0:${i}`)];
+    assert.deepEqual(places, expected);
+    for (const chunk of chunks.slice(0, -1)) assert.ok(chunk.reduce((n, r) => n + (r.key?.length ?? 0) + (r.value?.length ?? 0), 0) <= 1000);
+    assert.ok(chunks.length >= 3, `chunks of at most 1000 bytes: ${chunks.length}`);
+    assert.deepEqual((await readAll(ranges, 1000)).map((c) => c.map((r) => r.offset)), chunks.map((c) => c.map((r) => r.offset)));
+  });
+
+  it('reads every offset of many partitions whose records fill more than one response', async () => {
+    const wide = `${t.id}-wide`;
+    await createTopics(kafka, [wide], 6);
+    const value = 'x'.repeat(5_000);
+    await produce(kafka, wide, Array.from({ length: 6 * 30 }, (_, i) => ({ partition: i % 6, key: `k${i}`, value })));
+    const ranges = Array.from({ length: 6 }, (_, partition) => ({ partition, from: '0', to: '30' }));
+    const places: string[] = [];
+    for await (const chunk of reader.read(wide, ranges, { chunkBytes: 100_000 })) places.push(...chunk.map((r) => `${r.partition}:${r.offset}`));
+    assert.deepEqual(places, ranges.flatMap((r) => Array.from({ length: 30 }, (_, i) => `${r.partition}:${i}`)));
+  });
+
+  it('leaves out the records of an aborted transaction and its markers, and keeps every committed one', async () => {
+    const partition = 0;
+    const start = (await reader.offsets(topic, 'stable')).get(partition)!;
+    const producer = kafka.producer({ transactionalId: `${t.id}-txn`, idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    try {
+      for (const [outcome, n] of [['abort', 3], ['commit', 2], ['abort', 4], ['commit', 1]] as const) {
+        const txn = await producer.transaction();
+        await txn.send({ topic, messages: Array.from({ length: n }, (_, i) => ({ partition, key: `${outcome}-${i}`, value: outcome })) });
+        await (outcome === 'abort' ? txn.abort() : txn.commit());
+      }
+    } finally {
+      await producer.disconnect();
+    }
+    const end = (await reader.offsets(topic, 'stable')).get(partition)!;
+    const records = (await readAll([{ partition, from: String(start), to: String(end) }])).flat();
+    assert.deepEqual(records.map((r) => r.value?.toString()), ['commit', 'commit', 'commit']);
+    assert.equal(end - start, 14n, '10 records and 4 markers');
+  });
+
+  it('reads a group’s committed offset only once the transaction committing it is decided', async () => {
+    const group = `${t.id}-lane`;
+    assert.equal(await fetchStableOffset(cluster, group, topic, 0), -1n, 'none yet');
+    const producer = kafka.producer({ transactionalId: group, idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    try {
+      const first = await producer.transaction();
+      await first.sendOffsets({ consumerGroupId: group, topics: [{ topic, partitions: [{ partition: 0, offset: '7' }] }] });
+      await first.commit();
+      assert.equal(await fetchStableOffset(cluster, group, topic, 0), 7n);
+
+      const second = await producer.transaction();
+      await second.sendOffsets({ consumerGroupId: group, topics: [{ topic, partitions: [{ partition: 0, offset: '9' }] }] });
+      let settled = false;
+      const stable = fetchStableOffset(cluster, group, topic, 0).finally(() => (settled = true));
+      // kafkajs's own fetch answers at once with the offset before the open transaction's.
+      const [plain] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+      assert.equal(plain?.partitions.find((p) => p.partition === 0)?.offset, '7');
+      assert.equal(settled, false, 'the stable read waits while the transaction is open');
+      await second.commit();
+      assert.equal(await stable, 9n);
+    } finally {
+      await producer.disconnect();
+    }
+  });
+});
