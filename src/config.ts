@@ -50,8 +50,20 @@ const schema = z.object({
   REDIS_URL: nonEmpty
     .default('redis://127.0.0.1:6379')
     .refine((u) => /^rediss?:\/\/[^\s]+$/.test(u), 'expected redis://… or rediss://…'),
-  REDIS_PREFIX: z.string().default('lp:'),
+  /**
+   * Seed nodes of a Redis Cluster (host:port, comma-separated). Set, every process uses ioredis's
+   * Cluster client on them, and REDIS_URL gives only the password and TLS (its host is not used).
+   */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .optional()
+    .transform((s) => (s ?? '').split(',').map((n) => n.trim()).filter(Boolean))
+    .pipe(z.array(hostPort)),
+  // Braces would move keys out of the hash tags that keep each script's keys in one slot.
+  REDIS_PREFIX: z.string().regex(/^[^{}]*$/, 'must not contain { or }').default('lp:'),
   REDIS_TLS_CA_FILE: optionalText,
+  /** Replicas that must have a batch's aggregates (Redis WAIT) before its outputs are published. */
+  REDIS_WAIT_REPLICAS: z.coerce.number().int().min(0).max(16).optional(),
   SUMMARY_INTERVAL_SECONDS: positiveInt.default(60),
   SUMMARY_WINDOW_SECONDS: positiveInt.default(300),
   AGGREGATE_BUCKET_SECONDS: positiveInt.default(60),
@@ -107,7 +119,16 @@ export interface TemporalConfig {
 export interface Config {
   kafka: KafkaConfig;
   temporal: TemporalConfig;
-  redis: { url: string; prefix: string; tlsCaFile?: string };
+  redis: {
+    url: string;
+    prefix: string;
+    tlsCaFile?: string;
+    /** Set: a Redis Cluster with these seed nodes (ioredis's Cluster client); REDIS_URL then gives only credentials and TLS. */
+    clusterNodes?: { host: string; port: number }[];
+    /** Replicas that must acknowledge a batch's aggregates before it publishes: 1 on a cluster, 0 on a single Redis, by default. */
+    waitReplicas: number;
+  };
+
   summary: { intervalSeconds: number; windowSeconds: number };
   aggregates: { bucketSeconds: number; retentionSeconds: number };
   /**
@@ -204,7 +225,13 @@ function toConfig(e: Env, env: Environment): Config {
       tls: temporalTls,
       apiKey: e.TEMPORAL_API_KEY,
     },
-    redis: { url: e.REDIS_URL, prefix: e.REDIS_PREFIX, tlsCaFile: e.REDIS_TLS_CA_FILE },
+    redis: {
+      url: e.REDIS_URL,
+      prefix: e.REDIS_PREFIX,
+      tlsCaFile: e.REDIS_TLS_CA_FILE,
+      clusterNodes: e.REDIS_CLUSTER_NODES.length > 0 ? e.REDIS_CLUSTER_NODES.map(hostAndPort) : undefined,
+      waitReplicas: e.REDIS_WAIT_REPLICAS ?? (e.REDIS_CLUSTER_NODES.length > 0 ? 1 : 0),
+    },
     summary: { intervalSeconds: e.SUMMARY_INTERVAL_SECONDS, windowSeconds: e.SUMMARY_WINDOW_SECONDS },
     aggregates: { bucketSeconds: e.AGGREGATE_BUCKET_SECONDS, retentionSeconds: e.AGGREGATE_RETENTION_SECONDS },
     batch: {
@@ -233,6 +260,11 @@ function toConfig(e: Env, env: Environment): Config {
     },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
   };
+}
+
+function hostAndPort(node: string): { host: string; port: number } {
+  const i = node.lastIndexOf(':');
+  return { host: node.slice(0, i), port: Number(node.slice(i + 1)) };
 }
 
 /** The dev server puts its UI 1000 ports above the frontend (7233 → 8233). */

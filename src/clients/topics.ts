@@ -9,9 +9,24 @@ export const DEAD_LETTER_HEADROOM_BYTES = 16 * 1024;
 /** A topic to create, with the largest record it must take when that is not the broker's default. */
 export type TopicSpec = string | { topic: string; maxMessageBytes: number };
 
+/** Copies of each partition the product asks for when it creates a topic, at most: one per broker up to three. */
+export const MAX_REPLICATION_FACTOR = 3;
+
 /**
- * Creates the topics that do not exist yet. Where the principal may not create topics (a managed
- * cluster), a refusal is not an error here: the first produce then names the missing topic.
+ * How a topic the product creates is replicated on a cluster of `brokers`: min(3, brokers)
+ * copies, and acks=all (every producer of ours) then waits for all but one of them, so that any
+ * one broker may die without losing an acknowledged record or stopping writes.
+ */
+export function replicationFor(brokers: number): { replicationFactor: number; minInsyncReplicas: number } {
+  const replicationFactor = Math.max(1, Math.min(MAX_REPLICATION_FACTOR, brokers));
+  return { replicationFactor, minInsyncReplicas: Math.max(1, replicationFactor - 1) };
+}
+
+/**
+ * Creates the topics that do not exist yet, replicated as replicationFor says (not the brokers'
+ * default.replication.factor, which is 1 unless an operator changed it). Where the principal may
+ * not create topics (a managed cluster), a refusal is not an error here: the first produce then
+ * names the missing topic.
  */
 export async function ensureTopics(kafka: Kafka, specs: TopicSpec[], numPartitions = 1): Promise<void> {
   const admin = kafka.admin();
@@ -20,13 +35,18 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[], numPartitio
     const existing = new Set(await admin.listTopics());
     const missing = specs.map((s) => (typeof s === 'string' ? { topic: s } : s)).filter((s) => !existing.has(s.topic));
     if (missing.length === 0) return;
+    const { replicationFactor, minInsyncReplicas } = replicationFor((await admin.describeCluster()).brokers.length);
     // A topic made meanwhile by another process is no error: kafkajs answers false for it.
     await admin.createTopics({
       waitForLeaders: true,
       topics: missing.map((s) => ({
         topic: s.topic,
         numPartitions,
-        configEntries: 'maxMessageBytes' in s ? [{ name: 'max.message.bytes', value: String(s.maxMessageBytes) }] : [],
+        replicationFactor,
+        configEntries: [
+          { name: 'min.insync.replicas', value: String(minInsyncReplicas) },
+          ...('maxMessageBytes' in s ? [{ name: 'max.message.bytes', value: String(s.maxMessageBytes) }] : []),
+        ],
       })),
     });
   } finally {

@@ -5,7 +5,7 @@
  * is down is reported in the overview (its part null, with an error string); it never fails the
  * whole answer.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../clients/redis';
 import type { Admin } from 'kafkajs';
 import type { Config, TemporalConfig } from '../config';
 import { countMap } from '../domain/aggregates';
@@ -120,7 +120,7 @@ export async function consumerLag(admin: Admin, topic: string, groupId: string):
 export interface OverviewSourceOptions {
   config: Config;
   store: InsightsStore;
-  redis: Redis;
+  redis: RedisClient;
   admin: Admin;
   logger: Logger;
   /** For tests: the clock. */

@@ -4,13 +4,12 @@
  * the activities in a worker of their own.
  */
 import type { Admin, Kafka } from 'kafkajs';
-import type Redis from 'ioredis';
 import { createBatchActivities } from '../activities/batch';
 import { IncarnationCheck } from '../activities/incarnation';
 import { createInsightsActivities } from '../activities/insights';
 import { createKafka } from '../clients/kafka';
 import { RangeReader } from '../clients/range-reader';
-import { createRedis } from '../clients/redis';
+import { createRedis, type RedisClient } from '../clients/redis';
 import { LaneTransactions } from '../clients/transactions';
 import type { Config } from '../config';
 import { createInsightsStore, type InsightsStore } from '../insights/store';
@@ -27,7 +26,7 @@ const LANE_IDLE_MS = 120_000;
 export interface WorkerClients {
   kafka: Kafka;
   admin: Admin;
-  redis: Redis;
+  redis: RedisClient;
   reader: RangeReader;
   transactions: LaneTransactions;
   store: InsightsStore;

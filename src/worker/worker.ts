@@ -5,10 +5,9 @@
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Admin } from 'kafkajs';
-import type Redis from 'ioredis';
 import type { Registry } from 'prom-client';
 import { checkRedisKeepsKeys, warnAboutHorizons } from '../clients/horizons';
-import { redisAddress } from '../clients/redis';
+import { redisAddress, type RedisClient } from '../clients/redis';
 import { ensureSearchAttributes } from '../clients/search-attributes';
 import { connectNative } from '../clients/temporal';
 import { deadLetterTopicLimit, ensureTopics } from '../clients/topics';
@@ -94,7 +93,7 @@ function trackConnection(admin: Admin): () => boolean {
 }
 
 /** One line when Redis stops answering and one when it is back, not one per reconnection attempt. */
-function reportRedisOutages(redis: Redis, address: string, logger: Logger): void {
+function reportRedisOutages(redis: RedisClient, address: string, logger: Logger): void {
   let down = false;
   redis.on('error', (err: Error) => {
     if (!down) logger.warn({ err }, `Redis does not answer at ${address}; retrying`);

@@ -5,6 +5,7 @@
  * beyond its bound; exit 2 with one sentence when it cannot check. The dashboard shows the last
  * result, checked in Chromium.
  */
+import { deleteKeys } from '../helpers/redis';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -98,10 +99,7 @@ describe('reconcile: npm run reconcile', function () {
     await page?.close().catch(() => undefined);
     await browser?.close().catch(() => undefined);
     await dashboard?.stop('SIGKILL').catch(() => undefined);
-    const redis = harness.redis();
-    const found: string[] = [];
-    for await (const batch of redis.scanStream({ match: `${harness.config.redis.prefix}*`, count: 500 })) found.push(...(batch as string[]));
-    if (found.length > 0) await redis.del(...found);
+    await deleteKeys(harness.redis(), harness.config.redis.prefix);
     await harness.close();
   });
 

@@ -18,7 +18,7 @@ describe('config', () => {
     assert.equal(c.redis.prefix, 'lp:');
     assert.equal(c.summary.intervalSeconds, 60);
     assert.equal(c.summary.windowSeconds, 300);
-    assert.equal(c.batch.maxRecords, 500);
+    assert.equal(c.batch.maxRecords, 10_000);
     assert.equal(c.batch.maxWaitMs, 200);
     assert.match(c.stack.dir, /\.data$/);
     assert.equal(c.http.bridgePort, 9464);
@@ -59,6 +59,21 @@ describe('config', () => {
       () => loadConfig({ KAFKA_SASL_MECHANISM: 'gssapi', KAFKA_SASL_PASSWORD: secret, REDIS_URL: `ftp://user:${secret}@host` }),
       (err: unknown) => err instanceof ConfigError && !err.message.includes(secret),
     );
+  });
+
+  it('uses a Redis Cluster when given its nodes, waiting for a replica there and for none on one Redis', () => {
+    const single = loadConfig({});
+    assert.equal(single.redis.clusterNodes, undefined);
+    assert.equal(single.redis.waitReplicas, 0);
+    const cluster = loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-1.redis:7001', REDIS_URL: 'rediss://:pw@ignored:1' });
+    assert.deepEqual(cluster.redis.clusterNodes, [
+      { host: '10.0.0.1', port: 7000 },
+      { host: 'redis-1.redis', port: 7001 },
+    ]);
+    assert.equal(cluster.redis.waitReplicas, 1);
+    assert.equal(loadConfig({ REDIS_CLUSTER_NODES: 'a:1', REDIS_WAIT_REPLICAS: '0' }).redis.waitReplicas, 0);
+    assert.throws(() => loadConfig({ REDIS_CLUSTER_NODES: 'no-port' }), /REDIS_CLUSTER_NODES/);
+    assert.throws(() => loadConfig({ REDIS_PREFIX: 'a{b}:' }), /REDIS_PREFIX/);
   });
 
   it('lists every variable it reads', () => {
