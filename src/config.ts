@@ -64,6 +64,17 @@ const schema = z.object({
   REDIS_TLS_CA_FILE: optionalText,
   /** Replicas that must have a batch's aggregates (Redis WAIT) before its outputs are published. */
   REDIS_WAIT_REPLICAS: z.coerce.number().int().min(0).max(16).optional(),
+  // OpenTelemetry (the standard variables; tracing is off unless an OTLP endpoint is given).
+  OTEL_SDK_DISABLED: boolFlag.default(false),
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none']).default('otlp'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url().optional(),
+  OTEL_EXPORTER_OTLP_HEADERS: optionalText,
+  OTEL_EXPORTER_OTLP_TRACES_HEADERS: optionalText,
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf'], 'only http/protobuf is supported (the collector\'s port 4318)').optional(),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: z.enum(['http/protobuf'], 'only http/protobuf is supported (the collector\'s port 4318)').optional(),
+  OTEL_SERVICE_NAME: optionalText,
+  OTEL_RESOURCE_ATTRIBUTES: optionalText,
   SUMMARY_INTERVAL_SECONDS: positiveInt.default(60),
   SUMMARY_WINDOW_SECONDS: positiveInt.default(300),
   AGGREGATE_BUCKET_SECONDS: positiveInt.default(60),
@@ -128,7 +139,8 @@ export interface Config {
     /** Replicas that must acknowledge a batch's aggregates before it publishes: 1 on a cluster, 0 on a single Redis, by default. */
     waitReplicas: number;
   };
-
+  /** Undefined: tracing off (no provider, no exporter, no interceptors). */
+  tracing?: TracingConfig;
   summary: { intervalSeconds: number; windowSeconds: number };
   aggregates: { bucketSeconds: number; retentionSeconds: number };
   /**
@@ -142,6 +154,15 @@ export interface Config {
   stack: { dir: string; cacheDir: string; kafkaHome?: string; searchPath: string[] };
   http: { bridgePort: number; workerPort: number; dashboardPort: number; dashboardHost: string };
   log: { level: Env['LOG_LEVEL']; format: Env['LOG_FORMAT'] };
+}
+
+export interface TracingConfig {
+  /** The OTLP/HTTP (protobuf) traces URL: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces. */
+  url: string;
+  headers: Record<string, string>;
+  /** OTEL_SERVICE_NAME; each process names itself (login-pipeline-bridge, …) when unset. */
+  serviceName?: string;
+  resourceAttributes: Record<string, string>;
 }
 
 export type Environment = Record<string, string | undefined>;
@@ -177,6 +198,9 @@ function crossFieldProblems(e: Env): string[] {
   }
   if (new Set([e.INPUT_TOPIC, e.OUTPUT_TOPIC, e.DLQ_TOPIC]).size < 3) {
     problems.push('INPUT_TOPIC, OUTPUT_TOPIC and DLQ_TOPIC: must be three different topics');
+  }
+  for (const name of ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'OTEL_RESOURCE_ATTRIBUTES'] as const) {
+    if (keyValueList(e[name]) === undefined) problems.push(`${name}: expected key=value pairs separated by commas`);
   }
   if (e.SUMMARY_WINDOW_SECONDS % e.AGGREGATE_BUCKET_SECONDS !== 0) {
     problems.push('SUMMARY_WINDOW_SECONDS: must be a multiple of AGGREGATE_BUCKET_SECONDS');
@@ -232,6 +256,7 @@ function toConfig(e: Env, env: Environment): Config {
       clusterNodes: e.REDIS_CLUSTER_NODES.length > 0 ? e.REDIS_CLUSTER_NODES.map(hostAndPort) : undefined,
       waitReplicas: e.REDIS_WAIT_REPLICAS ?? (e.REDIS_CLUSTER_NODES.length > 0 ? 1 : 0),
     },
+    tracing: tracingConfig(e),
     summary: { intervalSeconds: e.SUMMARY_INTERVAL_SECONDS, windowSeconds: e.SUMMARY_WINDOW_SECONDS },
     aggregates: { bucketSeconds: e.AGGREGATE_BUCKET_SECONDS, retentionSeconds: e.AGGREGATE_RETENTION_SECONDS },
     batch: {
@@ -260,6 +285,38 @@ function toConfig(e: Env, env: Environment): Config {
     },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
   };
+}
+
+/**
+ * Tracing is on when an OTLP endpoint is given and neither OTEL_SDK_DISABLED nor
+ * OTEL_TRACES_EXPORTER=none turns it off. Off by default (the spec's default exporter is otlp
+ * to localhost; here nothing is exported, nor even recorded, unless asked for).
+ */
+function tracingConfig(e: Env): TracingConfig | undefined {
+  if (e.OTEL_SDK_DISABLED || e.OTEL_TRACES_EXPORTER === 'none') return undefined;
+  const url = e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (e.OTEL_EXPORTER_OTLP_ENDPOINT ? `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` : undefined);
+  if (!url) return undefined;
+  return {
+    url,
+    headers: { ...keyValueList(e.OTEL_EXPORTER_OTLP_HEADERS), ...keyValueList(e.OTEL_EXPORTER_OTLP_TRACES_HEADERS) },
+    serviceName: e.OTEL_SERVICE_NAME,
+    resourceAttributes: keyValueList(e.OTEL_RESOURCE_ATTRIBUTES) ?? {},
+  };
+}
+
+/** The W3C Baggage-like `k=v,k2=v2` form of the OTEL_* lists (values percent-decoded); undefined when malformed. */
+function keyValueList(text: string | undefined): Record<string, string> | undefined {
+  const pairs: Record<string, string> = {};
+  for (const part of (text ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) return undefined;
+    try {
+      pairs[part.slice(0, eq).trim()] = decodeURIComponent(part.slice(eq + 1).trim());
+    } catch {
+      return undefined;
+    }
+  }
+  return pairs;
 }
 
 function hostAndPort(node: string): { host: string; port: number } {

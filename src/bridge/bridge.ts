@@ -8,9 +8,11 @@
  * taking a partition over hands nothing off twice (src/bridge/handoff.ts).
  */
 import { randomBytes } from 'node:crypto';
+import type { Tracer } from '@opentelemetry/api';
 import type { Client } from '@temporalio/client';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import { createCluster, type KafkajsCluster } from '../clients/kafka';
+import { withBatchSpan } from '../clients/tracing';
 import type { Config } from '../config';
 import { batchId, batchWorkflowId, offsetCount, type BatchSpec, type OffsetRange } from '../domain/batch';
 import { formatCommitMetadata } from '../domain/commit-metadata';
@@ -32,6 +34,8 @@ export interface BridgeDeps {
   config: Pick<Config, 'kafka' | 'temporal' | 'batch' | 'bridge'>;
   logger: Logger;
   metrics?: BridgeMetrics;
+  /** Set when tracing is on: one span per batch handed off (src/clients/tracing.ts). */
+  tracer?: Tracer;
 }
 
 /** How often failed batches of the group are looked for (their own bridge may be gone). */
@@ -225,7 +229,7 @@ export class Bridge {
     const stopTimer = metrics?.handOffDuration.startTimer();
     await this.commit(ranges.map((r) => ({ partition: r.partition, offset: BigInt(r.from), intent: workflowId })));
     const owned = () => ranges.every((r) => this.positions.get(r.partition)?.incarnation === r.incarnation && this.assignment !== undefined);
-    const started = await retry(() => startOrFind(this.target, spec), {
+    const started = await withBatchSpan(this.deps.tracer, spec, () => retry(() => startOrFind(this.target, spec), {
       initialMs: 300,
       maxMs: 10_000,
       signal: this.stopping.signal,
@@ -233,7 +237,7 @@ export class Bridge {
       onRetry: (err, attempt) => {
         if (attempt === 0) logger.warn({ err, workflowId }, 'Starting a batch workflow failed; retrying');
       },
-    }).catch((err: unknown) => {
+    })).catch((err: unknown) => {
       // Given up (stopping, or the partitions moved): the intent stays for their next owner to resolve.
       this.lanes.started(lane.index, spec, undefined);
       if (err instanceof CancelledError || !owned()) return undefined;

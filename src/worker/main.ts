@@ -5,6 +5,7 @@
 import { Runtime } from '@temporalio/worker';
 import { Dependencies } from '../clients/availability';
 import { kafkaDependency, redisDependency, temporalDependency } from '../clients/dependencies';
+import { createTracing } from '../clients/tracing';
 import { loadConfig } from '../config';
 import { CancelledError } from '../errors';
 import { freePort, startOpsServer } from '../http';
@@ -28,6 +29,8 @@ runMain(async () => {
     },
   });
   const registry = createRegistry('worker');
+  // Off unless OTEL_EXPORTER_OTLP_ENDPOINT (or …_TRACES_ENDPOINT) is set.
+  const tracing = createTracing(config, 'worker');
   const dependencies = new Dependencies([kafkaDependency(config), temporalDependency(config), redisDependency(config)], logger);
   let worker: RunningWorker | undefined;
   const ops = await startOpsServer({
@@ -43,13 +46,14 @@ runMain(async () => {
     stopping = true;
     stop.abort();
     await worker?.shutdown();
+    await tracing?.shutdown().catch(() => undefined);
     await ops.close();
     logger.info('Worker stopped');
   });
   try {
     await dependencies.waitForAll(stop.signal);
     // A service that goes away between its probe and the worker's start is waited for again.
-    worker = await retry(() => startPipelineWorker(config, logger, registry), {
+    worker = await retry(() => startPipelineWorker(config, logger, registry, { tracing }), {
       initialMs: 1_000,
       maxMs: 15_000,
       signal: stop.signal,

@@ -3,12 +3,14 @@
  * TEMPORAL_TASK_QUEUE. It owns every client (Kafka, Redis, Temporal) and closes them on shutdown.
  */
 import { Client } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Admin } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { checkRedisKeepsKeys, warnAboutHorizons } from '../clients/horizons';
 import { redisAddress, type RedisClient } from '../clients/redis';
 import { ensureSearchAttributes } from '../clients/search-attributes';
+import type { Tracing } from '../clients/tracing';
 import { connectNative } from '../clients/temporal';
 import { deadLetterTopicLimit, ensureTopics } from '../clients/topics';
 import type { Config } from '../config';
@@ -25,7 +27,7 @@ export interface RunningWorker {
   readiness(): Promise<Record<string, boolean>>;
 }
 
-export async function startPipelineWorker(config: Config, logger: Logger, registry?: Registry): Promise<RunningWorker> {
+export async function startPipelineWorker(config: Config, logger: Logger, registry?: Registry, options: { tracing?: Tracing } = {}): Promise<RunningWorker> {
   const metrics = registry ? createWorkerMetrics(registry) : undefined;
   if (registry && metrics) registerSummaryAge(registry, metrics);
   const clients = createWorkerClients(config, logger);
@@ -50,7 +52,7 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
-      ...workflowSource(),
+      ...tracingOptions(options.tracing),
       activities: createWorkerActivities(clients, config, metrics),
       maxConcurrentLocalActivityExecutions: config.worker.maxConcurrentBatches,
       maxConcurrentWorkflowTaskExecutions: Math.max(2, config.worker.maxConcurrentBatches),
@@ -82,6 +84,24 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
     await close();
     throw err;
   }
+}
+
+/**
+ * The workflow code and, with tracing, Temporal's OpenTelemetry interceptors: the traced bundle's
+ * workflow spans leave through the `exporter` sink, the activity's span continues the workflow's.
+ */
+function tracingOptions(tracing: Tracing | undefined): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'interceptors' | 'sinks'> {
+  const source = workflowSource(tracing !== undefined);
+  if (!tracing) return source;
+  const { tracer } = tracing;
+  return {
+    ...source,
+    interceptors: {
+      ...('interceptors' in source ? source.interceptors : {}),
+      activity: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx, { tracer }) })],
+    },
+    sinks: { exporter: makeWorkflowExporter(tracing.processor, tracing.resource) },
+  };
 }
 
 /** Whether a kafkajs client is connected, as its events say. */

@@ -76,6 +76,23 @@ describe('config', () => {
     assert.throws(() => loadConfig({ REDIS_PREFIX: 'a{b}:' }), /REDIS_PREFIX/);
   });
 
+  it('leaves tracing off unless an OTLP endpoint is given, and reads the standard OTEL_* variables', () => {
+    assert.equal(loadConfig({}).tracing, undefined);
+    assert.equal(loadConfig({ OTEL_SERVICE_NAME: 'x' }).tracing, undefined);
+    const on = loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/', OTEL_EXPORTER_OTLP_HEADERS: 'api-key=s%3Dcret,x=1', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=prod' });
+    assert.deepEqual(on.tracing, {
+      url: 'http://collector:4318/v1/traces',
+      headers: { 'api-key': 's=cret', x: '1' },
+      serviceName: undefined,
+      resourceAttributes: { 'deployment.environment': 'prod' },
+    });
+    assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:4318/traces' }).tracing?.url, 'http://c:4318/traces');
+    assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_TRACES_EXPORTER: 'none' }).tracing, undefined);
+    assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_SDK_DISABLED: 'true' }).tracing, undefined);
+    assert.throws(() => loadConfig({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }), /OTEL_EXPORTER_OTLP_PROTOCOL/);
+    assert.throws(() => loadConfig({ OTEL_EXPORTER_OTLP_HEADERS: 'no-equals-sign' }), /OTEL_EXPORTER_OTLP_HEADERS/);
+  });
+
   it('lists every variable it reads', () => {
     for (const name of ['KAFKA_BROKERS', 'STACK_DIR', 'DASHBOARD_PORT', 'LOG_LEVEL', 'BATCH_MAX_WAIT_MS']) assert.ok(ENVIRONMENT_VARIABLES.includes(name), name);
   });
