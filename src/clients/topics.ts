@@ -1,5 +1,6 @@
-import { ConfigResourceTypes, type Kafka } from 'kafkajs';
+import { ConfigResourceTypes, type Admin, type Kafka } from 'kafkajs';
 import { kafkaErrorType, PipelineError } from '../errors';
+import { waitUntil } from '../process/wait';
 
 /** Kafka's default max.message.bytes (broker message.max.bytes), used when a topic does not exist yet. */
 export const KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
@@ -38,7 +39,7 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[], numPartitio
     const { replicationFactor, minInsyncReplicas } = replicationFor((await admin.describeCluster()).brokers.length);
     // A topic made meanwhile by another process is no error: kafkajs answers false for it.
     await admin.createTopics({
-      waitForLeaders: true,
+      waitForLeaders: false,
       topics: missing.map((s) => ({
         topic: s.topic,
         numPartitions,
@@ -49,9 +50,25 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[], numPartitio
         ],
       })),
     });
+    await waitForLeaders(admin, missing.map((s) => s.topic));
   } finally {
     await admin.disconnect();
   }
+}
+
+/**
+ * Waits until every partition of the topics has a leader, asking again while the broker asked has
+ * not heard of a topic yet. kafkajs's own waitForLeaders gives up on that answer
+ * (UNKNOWN_TOPIC_OR_PARTITION), which a broker of several gives a moment after another created it.
+ */
+export async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+  await waitUntil(
+    async () => {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics });
+      return found.length === topics.length && found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+    },
+    { timeoutMs, intervalMs: 200, message: `leaders for every partition of ${topics.join(', ')}` },
+  );
 }
 
 /**
