@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Partitioners, type Consumer, type Kafka, type Message } from 'kafkajs';
 import { createKafka } from '../../src/clients/kafka';
+import { waitForLeaders } from '../../src/clients/topics';
 import type { Config } from '../../src/config';
 
 export interface ReadMessage {
@@ -21,7 +22,8 @@ export async function createTopics(kafka: Kafka, topics: string[], numPartitions
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await admin.createTopics({ waitForLeaders: true, topics: topics.map((topic) => ({ topic, numPartitions, configEntries })) });
+    await admin.createTopics({ waitForLeaders: false, topics: topics.map((topic) => ({ topic, numPartitions, configEntries })) });
+    await waitForLeaders(admin, topics);
   } finally {
     await admin.disconnect();
   }
@@ -50,9 +52,15 @@ export async function produce(kafka: Kafka, topic: string, messages: Message[], 
   }
 }
 
-/** Reads topics from the beginning into memory, in the background, until closed. */
+/**
+ * Reads topics from the beginning into memory, in the background, until closed. Each record once:
+ * a consumer that rejoins its group (its coordinator's broker died) starts again from the
+ * beginning, as it commits nothing, and a record read again at the same offset is the same record,
+ * not a duplicate output.
+ */
 export class TopicReader {
   readonly messages: ReadMessage[] = [];
+  private readonly seen = new Set<string>();
   private consumer: Consumer | undefined;
 
   constructor(
@@ -67,6 +75,9 @@ export class TopicReader {
     await this.consumer.run({
       autoCommit: false,
       eachMessage: async ({ topic, partition, message }) => {
+        const at = `${topic}:${partition}:${message.offset}`;
+        if (this.seen.has(at)) return;
+        this.seen.add(at);
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
         this.messages.push({
