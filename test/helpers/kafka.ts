@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Partitioners, type Consumer, type Kafka, type Message } from 'kafkajs';
 import { createKafka } from '../../src/clients/kafka';
 import { waitForLeaders } from '../../src/clients/topics';
+import { retry } from '../../src/process/retry';
 import type { Config } from '../../src/config';
 
 export interface ReadMessage {
@@ -71,7 +72,9 @@ export class TopicReader {
   async start(): Promise<this> {
     this.consumer = this.kafka.consumer({ groupId: `reader-${randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 100 });
     await this.consumer.connect();
-    for (const topic of this.topics) await this.consumer.subscribe({ topic, fromBeginning: true });
+    // On several brokers, the one asked may not have heard of a topic just created: ask again.
+    const consumer = this.consumer;
+    for (const topic of this.topics) await retry(() => consumer.subscribe({ topic, fromBeginning: true }), { retries: 20, initialMs: 200, maxMs: 1_000 });
     await this.consumer.run({
       autoCommit: false,
       eachMessage: async ({ topic, partition, message }) => {
