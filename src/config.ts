@@ -50,8 +50,31 @@ const schema = z.object({
   REDIS_URL: nonEmpty
     .default('redis://127.0.0.1:6379')
     .refine((u) => /^rediss?:\/\/[^\s]+$/.test(u), 'expected redis://… or rediss://…'),
-  REDIS_PREFIX: z.string().default('lp:'),
+  /**
+   * Seed nodes of a Redis Cluster (host:port, comma-separated). Set, every process uses ioredis's
+   * Cluster client on them, and REDIS_URL gives only the password and TLS (its host is not used).
+   */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .optional()
+    .transform((s) => (s ?? '').split(',').map((n) => n.trim()).filter(Boolean))
+    .pipe(z.array(hostPort)),
+  // Braces would move keys out of the hash tags that keep each script's keys in one slot.
+  REDIS_PREFIX: z.string().regex(/^[^{}]*$/, 'must not contain { or }').default('lp:'),
   REDIS_TLS_CA_FILE: optionalText,
+  /** Replicas that must have a batch's aggregates (Redis WAIT) before its outputs are published. */
+  REDIS_WAIT_REPLICAS: z.coerce.number().int().min(0).max(16).optional(),
+  // OpenTelemetry (the standard variables; tracing is off unless an OTLP endpoint is given).
+  OTEL_SDK_DISABLED: boolFlag.default(false),
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none']).default('otlp'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url().optional(),
+  OTEL_EXPORTER_OTLP_HEADERS: optionalText,
+  OTEL_EXPORTER_OTLP_TRACES_HEADERS: optionalText,
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf'], 'only http/protobuf is supported (the collector\'s port 4318)').optional(),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: z.enum(['http/protobuf'], 'only http/protobuf is supported (the collector\'s port 4318)').optional(),
+  OTEL_SERVICE_NAME: optionalText,
+  OTEL_RESOURCE_ATTRIBUTES: optionalText,
   SUMMARY_INTERVAL_SECONDS: positiveInt.default(60),
   SUMMARY_WINDOW_SECONDS: positiveInt.default(300),
   AGGREGATE_BUCKET_SECONDS: positiveInt.default(60),
@@ -137,7 +160,17 @@ export interface TemporalConfig {
 export interface Config {
   kafka: KafkaConfig;
   temporal: TemporalConfig;
-  redis: { url: string; prefix: string; tlsCaFile?: string };
+  redis: {
+    url: string;
+    prefix: string;
+    tlsCaFile?: string;
+    /** Set: a Redis Cluster with these seed nodes (ioredis's Cluster client); REDIS_URL then gives only credentials and TLS. */
+    clusterNodes?: { host: string; port: number }[];
+    /** Replicas that must acknowledge a batch's aggregates before it publishes: 1 on a cluster, 0 on a single Redis, by default. */
+    waitReplicas: number;
+  };
+  /** Undefined: tracing off (no provider, no exporter, no interceptors). */
+  tracing?: TracingConfig;
   summary: { intervalSeconds: number; windowSeconds: number };
   aggregates: { bucketSeconds: number; retentionSeconds: number };
   /**
@@ -164,6 +197,15 @@ export interface Config {
   /** bridgeUrl: the bridge's ops server as the dashboard reaches it; undefined when unknown (BRIDGE_HTTP_PORT=0). */
   http: { bridgePort: number; workerPort: number; dashboardPort: number; dashboardHost: string; bridgeUrl?: string };
   log: { level: Env['LOG_LEVEL']; format: Env['LOG_FORMAT'] };
+}
+
+export interface TracingConfig {
+  /** The OTLP/HTTP (protobuf) traces URL: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces. */
+  url: string;
+  headers: Record<string, string>;
+  /** OTEL_SERVICE_NAME; each process names itself (login-pipeline-bridge, …) when unset. */
+  serviceName?: string;
+  resourceAttributes: Record<string, string>;
 }
 
 export type Environment = Record<string, string | undefined>;
@@ -202,6 +244,9 @@ function crossFieldProblems(e: Env): string[] {
   }
   if (e.DLQ_MIN_RECORDS !== undefined && e.DLQ_MAX_RATIO === undefined) {
     problems.push('DLQ_MIN_RECORDS: has no effect without DLQ_MAX_RATIO, which turns the circuit breaker on');
+  }
+  for (const name of ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'OTEL_RESOURCE_ATTRIBUTES'] as const) {
+    if (keyValueList(e[name]) === undefined) problems.push(`${name}: expected key=value pairs separated by commas`);
   }
   if (e.SUMMARY_WINDOW_SECONDS % e.AGGREGATE_BUCKET_SECONDS !== 0) {
     problems.push('SUMMARY_WINDOW_SECONDS: must be a multiple of AGGREGATE_BUCKET_SECONDS');
@@ -250,7 +295,14 @@ function toConfig(e: Env, env: Environment): Config {
       tls: temporalTls,
       apiKey: e.TEMPORAL_API_KEY,
     },
-    redis: { url: e.REDIS_URL, prefix: e.REDIS_PREFIX, tlsCaFile: e.REDIS_TLS_CA_FILE },
+    redis: {
+      url: e.REDIS_URL,
+      prefix: e.REDIS_PREFIX,
+      tlsCaFile: e.REDIS_TLS_CA_FILE,
+      clusterNodes: e.REDIS_CLUSTER_NODES.length > 0 ? e.REDIS_CLUSTER_NODES.map(hostAndPort) : undefined,
+      waitReplicas: e.REDIS_WAIT_REPLICAS ?? (e.REDIS_CLUSTER_NODES.length > 0 ? 1 : 0),
+    },
+    tracing: tracingConfig(e),
     summary: { intervalSeconds: e.SUMMARY_INTERVAL_SECONDS, windowSeconds: e.SUMMARY_WINDOW_SECONDS },
     aggregates: { bucketSeconds: e.AGGREGATE_BUCKET_SECONDS, retentionSeconds: e.AGGREGATE_RETENTION_SECONDS },
     batch: {
@@ -287,6 +339,43 @@ function toConfig(e: Env, env: Environment): Config {
     },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
   };
+}
+
+/**
+ * Tracing is on when an OTLP endpoint is given and neither OTEL_SDK_DISABLED nor
+ * OTEL_TRACES_EXPORTER=none turns it off. Off by default (the spec's default exporter is otlp
+ * to localhost; here nothing is exported, nor even recorded, unless asked for).
+ */
+function tracingConfig(e: Env): TracingConfig | undefined {
+  if (e.OTEL_SDK_DISABLED || e.OTEL_TRACES_EXPORTER === 'none') return undefined;
+  const url = e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (e.OTEL_EXPORTER_OTLP_ENDPOINT ? `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` : undefined);
+  if (!url) return undefined;
+  return {
+    url,
+    headers: { ...keyValueList(e.OTEL_EXPORTER_OTLP_HEADERS), ...keyValueList(e.OTEL_EXPORTER_OTLP_TRACES_HEADERS) },
+    serviceName: e.OTEL_SERVICE_NAME,
+    resourceAttributes: keyValueList(e.OTEL_RESOURCE_ATTRIBUTES) ?? {},
+  };
+}
+
+/** The W3C Baggage-like `k=v,k2=v2` form of the OTEL_* lists (values percent-decoded); undefined when malformed. */
+function keyValueList(text: string | undefined): Record<string, string> | undefined {
+  const pairs: Record<string, string> = {};
+  for (const part of (text ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) return undefined;
+    try {
+      pairs[part.slice(0, eq).trim()] = decodeURIComponent(part.slice(eq + 1).trim());
+    } catch {
+      return undefined;
+    }
+  }
+  return pairs;
+}
+
+function hostAndPort(node: string): { host: string; port: number } {
+  const i = node.lastIndexOf(':');
+  return { host: node.slice(0, i), port: Number(node.slice(i + 1)) };
 }
 
 /** The dev server puts its UI 1000 ports above the frontend (7233 → 8233). */

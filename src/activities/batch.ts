@@ -13,6 +13,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { RangeReader, RangeRecord } from '../clients/range-reader';
+import { linkRecordTraces, outputTraceparent } from '../clients/tracing';
 import type { LaneTransactions, Outgoing } from '../clients/transactions';
 import type { Config } from '../config';
 import { aggregateLogins } from '../domain/aggregates';
@@ -162,6 +163,7 @@ async function publishChunk(
 ): Promise<BatchResult> {
   const { config, metrics, store } = deps;
   const markerId = `${ctx.batchId}#${chunk}`;
+  linkRecordTraces(records);
   let transformed = transformChunk(records, ctx, rules);
   let aggregates = aggregateLogins(transformed.logins.map((l) => l.login), config.aggregates, ctx.processedAtMs);
   if (ctx.deadLetterAll !== undefined && !(await store.wasApplied(markerId, aggregates, ctx.processedAtMs))) {
@@ -228,10 +230,13 @@ function deadLetterEverything(records: readonly RangeRecord[], error: string): T
 
 function outgoing(ctx: BatchContext, config: Pick<Config, 'kafka'>, transformed: Transformed): Outgoing[] {
   const failedAt = new Date(ctx.processedAtMs).toISOString();
+  // The batch activity's span, when tracing is on: each output continues the batch's trace.
+  const traceparent = outputTraceparent();
+  const trace = traceparent ? { traceparent } : {};
   return [
     ...transformed.logins.map(({ login, json, bytes }) => ({
       topic: config.kafka.outputTopic,
-      message: { key: login.user_id, value: json, headers: { type: 'login' } },
+      message: { key: login.user_id, value: json, headers: { type: 'login', ...trace } },
       size: bytes + login.user_id.length * 3 + 16,
       offset: login.source.offset,
     })),
@@ -240,7 +245,7 @@ function outgoing(ctx: BatchContext, config: Pick<Config, 'kafka'>, transformed:
       message: {
         key: record.key,
         value: record.value,
-        headers: deadLetterHeaders({ topic: ctx.topic, partition: record.partition, offset: record.offset }, ctx.batchId, rejection, failedAt),
+        headers: { ...deadLetterHeaders({ topic: ctx.topic, partition: record.partition, offset: record.offset }, ctx.batchId, rejection, failedAt), ...trace },
       },
       size: (record.value?.length ?? 0) + (record.key?.length ?? 0) + 512,
       offset: record.offset,

@@ -19,7 +19,7 @@ import { createGenerator } from '../generator/records';
 import { createInsightsStore, type InsightsStore } from '../insights/store';
 import { isolatedEnvironment, serviceEnvironment } from '../process/environment';
 import { sleep, waitUntil, withDeadline } from '../process/wait';
-import { runningPid } from '../stack/proc';
+import { runningPid, type ManagedProcess } from '../stack/proc';
 import { stackLayout } from '../stack/layout';
 import { runBaseline } from './baseline';
 import { cpuSeconds, peakRssMb, percentile, round } from './measure';
@@ -36,6 +36,8 @@ export interface BenchOptions {
   widePartitions: number;
   /** Extra environment for the bridge and the worker; empty by default: the product's defaults are measured. */
   env: Environment;
+  /** The Temporal server whose CPU the steady phases count (the single-node stack's by default). */
+  temporalProc?: ManagedProcess;
   log: (line: string) => void;
 }
 
@@ -234,7 +236,7 @@ async function steadyPhase(
   options: BenchOptions,
   processes: { bridge: Service; worker: Service; services: Service[]; outputs: OutputIndex },
 ): Promise<SteadyResult> {
-  const temporalPid = runningPid(stackLayout(config).temporal);
+  const temporalPid = runningPid(options.temporalProc ?? stackLayout(config).temporal);
   const pids = { bridge: processes.bridge.child.pid!, worker: processes.worker.child.pid!, temporal: temporalPid };
   const cpuBefore = { bridge: cpuSeconds(pids.bridge), worker: cpuSeconds(pids.worker), temporal: temporalPid ? cpuSeconds(temporalPid) : 0 };
   const bridgePort = await processes.bridge.port;

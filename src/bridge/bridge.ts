@@ -8,10 +8,12 @@
  * taking a partition over hands nothing off twice (src/bridge/handoff.ts).
  */
 import { randomBytes } from 'node:crypto';
+import type { Tracer } from '@opentelemetry/api';
 import type { Client } from '@temporalio/client';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import { createCluster, type KafkajsCluster } from '../clients/kafka';
 import { RangeReader } from '../clients/range-reader';
+import { withBatchSpan } from '../clients/tracing';
 import type { Config } from '../config';
 import { batchId, batchWorkflowId, offsetCount, type BatchSpec, type OffsetRange } from '../domain/batch';
 import { formatCommitMetadata } from '../domain/commit-metadata';
@@ -37,6 +39,8 @@ export interface BridgeDeps {
   metrics?: BridgeMetrics;
   /** How an operator resumes a tripped breaker, for the log line that says it tripped. */
   resumeHint?: string;
+  /** Set when tracing is on: one span per batch handed off (src/clients/tracing.ts). */
+  tracer?: Tracer;
 }
 
 /** Offsets looked back over for a record's timestamp (a transaction's markers and aborted records may sit just below). */
@@ -263,7 +267,7 @@ export class Bridge {
     await this.commit(ranges.map((r) => ({ partition: r.partition, offset: BigInt(r.from), intent: workflowId })));
     await this.requireCommitted(ranges.map((r) => ({ partition: r.partition, metadata: this.metadataFor(r.partition, workflowId) })));
     const owned = () => ranges.every((r) => this.positions.get(r.partition)?.incarnation === r.incarnation && this.assignment !== undefined);
-    const started = await retry(() => startOrFind(this.target, spec), {
+    const started = await withBatchSpan(this.deps.tracer, spec, () => retry(() => startOrFind(this.target, spec), {
       initialMs: 300,
       maxMs: 10_000,
       signal: this.stopping.signal,
@@ -271,7 +275,7 @@ export class Bridge {
       onRetry: (err, attempt) => {
         if (attempt === 0) logger.warn({ err, workflowId }, 'Starting a batch workflow failed; retrying');
       },
-    }).catch((err: unknown) => {
+    })).catch((err: unknown) => {
       // Given up (stopping, or the partitions moved): the intent stays for their next owner to resolve.
       this.lanes.started(lane.index, spec, undefined);
       if (err instanceof CancelledError || !owned()) return undefined;

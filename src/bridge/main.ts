@@ -10,6 +10,7 @@ import { Dependencies } from '../clients/availability';
 import { kafkaDependency, temporalDependency } from '../clients/dependencies';
 import { warnAboutHorizons } from '../clients/horizons';
 import { createKafka } from '../clients/kafka';
+import { createTracing, type Tracing } from '../clients/tracing';
 import { ensureSearchAttributes } from '../clients/search-attributes';
 import { connectClient, temporalAnswers } from '../clients/temporal';
 import { deadLetterRoomWarning, ensureTopics } from '../clients/topics';
@@ -31,6 +32,8 @@ runMain(async () => {
   const logger = createLogger('bridge', config);
   const registry = createRegistry('bridge');
   const metrics = createBridgeMetrics(registry);
+  // Off unless OTEL_EXPORTER_OTLP_ENDPOINT (or …_TRACES_ENDPOINT) is set.
+  const tracing = createTracing(config, 'bridge');
   const dependencies = new Dependencies([kafkaDependency(config), temporalDependency(config)], logger);
   let running: { bridge: Bridge; client: Client; admin: Admin } | undefined;
   const resume = (by: string) => running?.bridge.resumeInput(by) ?? false;
@@ -55,13 +58,14 @@ runMain(async () => {
       await running.admin.disconnect().catch(() => undefined);
       await running.client.connection.close();
     }
+    await tracing?.shutdown().catch(() => undefined);
     await ops.close();
     logger.info('Bridge stopped');
   };
   onShutdownSignals(logger, stop);
   try {
     await dependencies.waitForAll(stopSignal.signal);
-    running = await retry(() => startBridge(config, logger, metrics, resumeHint), {
+    running = await retry(() => startBridge(config, logger, metrics, resumeHint, tracing), {
       initialMs: 1_000,
       maxMs: 15_000,
       signal: stopSignal.signal,
@@ -77,19 +81,25 @@ runMain(async () => {
   throw err;
 });
 
-async function startBridge(config: Config, logger: Logger, metrics: ReturnType<typeof createBridgeMetrics>, resumeHint: string): Promise<{ bridge: Bridge; client: Client; admin: Admin }> {
+async function startBridge(
+  config: Config,
+  logger: Logger,
+  metrics: ReturnType<typeof createBridgeMetrics>,
+  resumeHint: string,
+  tracing: Tracing | undefined,
+): Promise<{ bridge: Bridge; client: Client; admin: Admin }> {
   const kafka = createKafka(config.kafka, { logger });
   // The worker creates the output topics; the bridge the input, so that it can join its group.
   await ensureTopics(kafka, [config.kafka.inputTopic]);
   const admin = kafka.admin();
   await admin.connect();
-  const client = await connectClient(config.temporal);
+  const client = await connectClient(config.temporal, { tracer: tracing?.tracer });
   try {
     await ensureSearchAttributes(client, config.temporal.namespace, logger);
     await warnAboutHorizons(admin, client, { topic: config.kafka.inputTopic, groupId: config.kafka.groupId, namespace: config.temporal.namespace }, logger);
     const room = await deadLetterRoomWarning(kafka, config.kafka.inputTopic, config.kafka.dlqTopic);
     if (room) logger.warn({ inputTopic: config.kafka.inputTopic, dlqTopic: config.kafka.dlqTopic }, room);
-    const bridge = new Bridge({ kafka, admin, client, config, logger, metrics, resumeHint });
+    const bridge = new Bridge({ kafka, admin, client, config, logger, metrics, resumeHint, tracer: tracing?.tracer });
     await bridge.start();
     return { bridge, client, admin };
   } catch (err) {

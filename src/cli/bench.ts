@@ -1,15 +1,18 @@
 /**
- * `npm run bench -- [--records N] [--json]`: a plain kafkajs passthrough and the pipeline over the
- * same input on the local stack, then two steady phases (latency, CPU per component, workflows
- * per second on 4 and on 32 partitions), with the product's defaults. With --json the last line
- * is the contract's object, with more fields. `--set NAME=VALUE` (repeatable) changes a setting of
- * the bridge and the worker, for experiments; the figures in the README use none.
+ * `npm run bench -- [--records N] [--json] [--cluster]`: a plain kafkajs passthrough and the
+ * pipeline over the same input on the local stack, then two steady phases (latency, CPU per
+ * component, workflows per second on 4 and on 32 partitions), with the product's defaults. With
+ * --json the last line is the contract's object, with more fields. `--set NAME=VALUE` (repeatable)
+ * changes a setting of the bridge and the worker, for experiments; the figures in the README use
+ * none. `--cluster` runs it all on the cluster profile (three brokers, Redis Cluster, Temporal's
+ * server on PostgreSQL), brought up as `npm run stack:up -- --cluster` does.
  */
 import { cpus, totalmem } from 'node:os';
 import { loadConfig } from '../config';
 import { UsageError } from '../errors';
 import { runBench, type SteadyResult } from '../bench/run';
 import { runMain } from '../process/main';
+import { clusterEnvironment, clusterLayout, clusterUp } from '../stack/cluster';
 import { stackUp } from '../stack/stack';
 import { parseOptions } from './options';
 
@@ -24,6 +27,7 @@ runMain(async () => {
     rate: 'string',
     'steady-seconds': 'string',
     'wide-partitions': 'string',
+    cluster: 'boolean',
   });
   const int = (name: string, text: string | undefined, fallback: number) => {
     const n = Number(text ?? fallback);
@@ -32,15 +36,19 @@ runMain(async () => {
   };
   const t0 = Date.now();
   const log = (line: string) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
-  log('Bringing up the local stack…');
-  await stackUp(config, () => undefined);
+  const cluster = opts.cluster === true;
+  log(cluster ? 'Bringing up the cluster profile…' : 'Bringing up the local stack…');
+  if (cluster) await clusterUp(config, () => undefined);
+  else await stackUp(config, () => undefined);
   const result = await runBench({
     records: int('records', opts.records, 200_000),
     partitions: int('partitions', opts.partitions, 4),
     rate: int('rate', opts.rate, 2000),
     steadySeconds: int('steady-seconds', opts['steady-seconds'], 30),
     widePartitions: int('wide-partitions', opts['wide-partitions'], 32),
-    env: settings,
+    // The cluster's addresses first, so that --set can still change any of them.
+    env: cluster ? { ...clusterEnvironment(config), ...settings } : settings,
+    temporalProc: cluster ? clusterLayout(config).temporal : undefined,
     log,
   });
   const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB`;
@@ -49,7 +57,7 @@ runMain(async () => {
     `CPU cores: bridge ${s.cpu_cores.bridge}, worker ${s.cpu_cores.worker}, Temporal ${s.cpu_cores.temporal ?? 'n/a'}, together ${s.cpu_cores.total}`;
   const table = [
     '',
-    `Benchmark, ${new Date().toISOString().slice(0, 10)}, ${machine}, whole stack on this machine`,
+    `Benchmark, ${new Date().toISOString().slice(0, 10)}, ${machine}, whole ${cluster ? 'cluster profile (3 Kafka brokers, Redis Cluster, Temporal server on PostgreSQL)' : 'stack'} on this machine`,
     `settings: ${Object.entries(result.settings).map(([k, v]) => `${k}=${v}`).join(' ')}${Object.keys(settings).length ? ` (changed: ${Object.keys(settings).join(', ')})` : ''}`,
     '',
     `                         records/s   peak RSS MB`,

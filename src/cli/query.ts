@@ -3,7 +3,7 @@
  * straight from Redis. T is ISO-8601 or epoch seconds; the default window is the last
  * SUMMARY_WINDOW_SECONDS. The window is resolved to whole buckets.
  */
-import { createRedis, redactRedisUrl } from '../clients/redis';
+import { createRedis, describeRedis } from '../clients/redis';
 import { loadConfig } from '../config';
 import type { SummaryBody } from '../domain/types';
 import { createInsightsStore } from '../insights/store';
@@ -30,7 +30,7 @@ runMain(async () => {
     process.stdout.write(opts.json ? `${JSON.stringify(summary)}\n` : renderTable(summary));
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    throw new UsageError(`Could not read the aggregates from Redis at ${redactRedisUrl(config.redis.url)}: ${(err as Error).message.replace(/\.$/, '')}.`);
+    throw new UsageError(`Could not read the aggregates from Redis at ${describeRedis(config.redis)}: ${(err as Error).message.replace(/\.$/, '')}.`);
   } finally {
     redis.disconnect();
   }

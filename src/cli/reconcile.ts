@@ -12,7 +12,7 @@
  * when Redis matches (green), 1 when a value differs (red), 2 when the check could not be made
  * (bad options, Kafka or Redis unreadable). `--json`: one JSON object as the last line.
  */
-import { createRedis, redactRedisUrl } from '../clients/redis';
+import { createRedis, describeRedis } from '../clients/redis';
 import { rangesFrom, readRanges } from '../clients/topic-range';
 import { loadConfig } from '../config';
 import { bucketOf } from '../domain/aggregates';
@@ -80,7 +80,7 @@ async function reconcile(): Promise<number> {
   const redisFailure = (err: unknown) => {
     if (err instanceof PipelineError) return err;
     const reason = (connectionError ?? (err as Error)).message.replace(/\.$/, '');
-    return new PipelineError(`Could not read Redis at ${redactRedisUrl(config.redis.url)}: ${reason}.`, { cause: err, retriable: true });
+    return new PipelineError(`Could not read Redis at ${describeRedis(config.redis)}: ${reason}.`, { cause: err, retriable: true });
   };
   try {
     await redis.connect().catch((err: unknown) => {

@@ -15,9 +15,9 @@
  */
 import type { Client } from '@temporalio/client';
 import { ConfigResourceTypes, type Admin } from 'kafkajs';
-import type Redis from 'ioredis';
 import { PipelineError } from '../errors';
 import type { Logger } from '../log';
+import { redisMasters, type RedisClient } from './redis';
 
 const HOUR_MS = 3_600_000;
 
@@ -68,23 +68,29 @@ export class RedisEvictsError extends PipelineError {
   override name = 'RedisEvictsError';
 }
 
-/** Throws RedisEvictsError when Redis would evict keys when full; warns when it will not say. */
-export async function checkRedisKeepsKeys(redis: Redis, address: string, logger: Logger): Promise<void> {
-  let policy: string | undefined;
-  let maxmemory: number;
-  try {
-    const [, policyValue] = (await redis.config('GET', 'maxmemory-policy')) as string[];
-    const [, maxmemoryValue] = (await redis.config('GET', 'maxmemory')) as string[];
-    policy = policyValue;
-    maxmemory = Number(maxmemoryValue ?? 0);
-  } catch (err) {
-    logger.warn({ err }, `Could not read Redis's maxmemory-policy at ${address} (CONFIG is not allowed): make sure it is noeviction, or a full Redis could drop exactly-once markers.`);
-    return;
-  }
-  if (maxmemory > 0 && policy !== undefined && policy !== 'noeviction') {
-    throw new RedisEvictsError(
-      `Redis at ${address} evicts keys when it is full (maxmemory-policy ${policy}): it could drop a batch's exactly-once marker and keep its counts; set maxmemory-policy noeviction (or maxmemory 0).`,
-    );
+/**
+ * Throws RedisEvictsError when Redis would evict keys when full; warns when it will not say. On a
+ * cluster every master is asked: CONFIG is a setting of each node.
+ */
+export async function checkRedisKeepsKeys(redis: RedisClient, address: string, logger: Logger): Promise<void> {
+  for (const node of redisMasters(redis)) {
+    const where = redisMasters(redis).length > 1 ? `${node.options.host}:${node.options.port}` : address;
+    let policy: string | undefined;
+    let maxmemory: number;
+    try {
+      const [, policyValue] = (await node.config('GET', 'maxmemory-policy')) as string[];
+      const [, maxmemoryValue] = (await node.config('GET', 'maxmemory')) as string[];
+      policy = policyValue;
+      maxmemory = Number(maxmemoryValue ?? 0);
+    } catch (err) {
+      logger.warn({ err }, `Could not read Redis's maxmemory-policy at ${where} (CONFIG is not allowed): make sure it is noeviction, or a full Redis could drop exactly-once markers.`);
+      continue;
+    }
+    if (maxmemory > 0 && policy !== undefined && policy !== 'noeviction') {
+      throw new RedisEvictsError(
+        `Redis at ${where} evicts keys when it is full (maxmemory-policy ${policy}): it could drop a batch's exactly-once marker and keep its counts; set maxmemory-policy noeviction (or maxmemory 0).`,
+      );
+    }
   }
 }
 

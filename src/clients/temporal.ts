@@ -1,5 +1,7 @@
 /** The one place a Temporal connection is built: address, namespace, mTLS or API key. */
 import { readFileSync } from 'node:fs';
+import type { Tracer } from '@opentelemetry/api';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import type { TemporalConfig } from '../config';
@@ -14,14 +16,16 @@ function tlsSettings(config: TemporalConfig): ConnectionOptions['tls'] {
   };
 }
 
-export async function connectClient(config: TemporalConfig, options: { connectTimeoutMs?: number } = {}): Promise<Client> {
+/** `tracer`: workflow starts carry the active span's context to the workflow (Temporal's OpenTelemetry interceptor). */
+export async function connectClient(config: TemporalConfig, options: { connectTimeoutMs?: number; tracer?: Tracer } = {}): Promise<Client> {
   const connection = await Connection.connect({
     address: config.address,
     tls: tlsSettings(config),
     apiKey: config.apiKey,
     connectTimeout: options.connectTimeoutMs ?? 10_000,
   });
-  return new Client({ connection, namespace: config.namespace });
+  const interceptors = options.tracer ? { workflow: [new OpenTelemetryWorkflowClientInterceptor({ tracer: options.tracer })] } : undefined;
+  return new Client({ connection, namespace: config.namespace, interceptors });
 }
 
 export async function connectNative(config: TemporalConfig): Promise<NativeConnection> {

@@ -1,5 +1,6 @@
-import { ConfigResourceTypes, type Kafka } from 'kafkajs';
+import { ConfigResourceTypes, type Admin, type Kafka } from 'kafkajs';
 import { kafkaErrorType, PipelineError } from '../errors';
+import { waitUntil } from '../process/wait';
 
 /** Kafka's default max.message.bytes (broker message.max.bytes), used when a topic does not exist yet. */
 export const KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
@@ -12,9 +13,24 @@ export const DEAD_LETTER_HEADROOM_BYTES = 16 * 1024;
  */
 export type TopicSpec = string | { topic: string; maxMessageBytes?: number; numPartitions?: number; configEntries?: { name: string; value: string }[] };
 
+/** Copies of each partition the product asks for when it creates a topic, at most: one per broker up to three. */
+export const MAX_REPLICATION_FACTOR = 3;
+
 /**
- * Creates the topics that do not exist yet. Where the principal may not create topics (a managed
- * cluster), a refusal is not an error here: the first produce then names the missing topic.
+ * How a topic the product creates is replicated on a cluster of `brokers`: min(3, brokers)
+ * copies, and acks=all (every producer of ours) then waits for all but one of them, so that any
+ * one broker may die without losing an acknowledged record or stopping writes.
+ */
+export function replicationFor(brokers: number): { replicationFactor: number; minInsyncReplicas: number } {
+  const replicationFactor = Math.max(1, Math.min(MAX_REPLICATION_FACTOR, brokers));
+  return { replicationFactor, minInsyncReplicas: Math.max(1, replicationFactor - 1) };
+}
+
+/**
+ * Creates the topics that do not exist yet, replicated as replicationFor says (not the brokers'
+ * default.replication.factor, which is 1 unless an operator changed it). Where the principal may
+ * not create topics (a managed cluster), a refusal is not an error here: the first produce then
+ * names the missing topic.
  */
 export async function ensureTopics(kafka: Kafka, specs: TopicSpec[], numPartitions = 1): Promise<void> {
   const admin = kafka.admin();
@@ -23,21 +39,40 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[], numPartitio
     const existing = new Set(await admin.listTopics());
     const missing = specs.map((s) => (typeof s === 'string' ? { topic: s } : s)).filter((s) => !existing.has(s.topic));
     if (missing.length === 0) return;
+    const { replicationFactor, minInsyncReplicas } = replicationFor((await admin.describeCluster()).brokers.length);
     // A topic made meanwhile by another process is no error: kafkajs answers false for it.
     await admin.createTopics({
-      waitForLeaders: true,
+      waitForLeaders: false,
       topics: missing.map((s) => ({
         topic: s.topic,
         numPartitions: ('numPartitions' in s ? s.numPartitions : undefined) ?? numPartitions,
+        replicationFactor,
         configEntries: [
+          { name: 'min.insync.replicas', value: String(minInsyncReplicas) },
           ...('maxMessageBytes' in s && s.maxMessageBytes !== undefined ? [{ name: 'max.message.bytes', value: String(s.maxMessageBytes) }] : []),
           ...(('configEntries' in s ? s.configEntries : undefined) ?? []),
         ],
       })),
     });
+    await waitForLeaders(admin, missing.map((s) => s.topic));
   } finally {
     await admin.disconnect();
   }
+}
+
+/**
+ * Waits until every partition of the topics has a leader, asking again while the broker asked has
+ * not heard of a topic yet. kafkajs's own waitForLeaders gives up on that answer
+ * (UNKNOWN_TOPIC_OR_PARTITION), which a broker of several gives a moment after another created it.
+ */
+export async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+  await waitUntil(
+    async () => {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics });
+      return found.length === topics.length && found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+    },
+    { timeoutMs, intervalMs: 200, message: `leaders for every partition of ${topics.join(', ')}` },
+  );
 }
 
 /**

@@ -178,7 +178,7 @@ export class LaneTransactions {
       allowAutoTopicCreation: false,
       createPartitioner: FastJavaCompatiblePartitioner,
       // A send that cannot get through fails the attempt, which Temporal retries with backoff.
-      retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5_000 },
+      retry: { retries: 10, initialRetryTime: 25, maxRetryTime: 5_000 },
     });
     const connected = producer.connect();
     connected.catch(() => undefined);

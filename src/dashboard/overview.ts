@@ -8,7 +8,7 @@
  * null, with an error string); it never fails the whole answer.
  */
 import type { Client } from '@temporalio/client';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../clients/redis';
 import type { Admin } from 'kafkajs';
 import type { Config, TemporalConfig } from '../config';
 import { countMap } from '../domain/aggregates';
@@ -212,7 +212,7 @@ export async function consumerLag(admin: Admin, topic: string, groupId: string):
 export interface OverviewSourceOptions {
   config: Config;
   store: InsightsStore;
-  redis: Redis;
+  redis: RedisClient;
   admin: Admin;
   /** A Temporal client, connected on first use (the dashboard runs without Temporal, and says so). */
   temporal: () => Promise<Client>;

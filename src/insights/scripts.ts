@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from '../clients/redis';
 
 /** The build copies src/insights/lua next to the compiled module (src/build/post-compile.ts). */
 export const LUA_DIR = join(__dirname, 'lua');
@@ -19,11 +20,11 @@ export interface ScriptCommands {
 type WithScripts<T> = T & { [APPLY_BATCH](numKeys: number, ...keysAndArgs: string[]): T };
 
 /** Registers the scripts on the client once; commands on it and its pipelines can then call them. */
-export function withScripts(redis: Redis): Redis & ScriptCommands {
+export function withScripts<R extends RedisClient>(redis: R): R & ScriptCommands {
   if (!(APPLY_BATCH in redis)) {
     redis.defineCommand(APPLY_BATCH, { lua: readFileSync(join(LUA_DIR, 'apply-batch.lua'), 'utf8') });
   }
-  return redis as Redis & ScriptCommands;
+  return redis as R & ScriptCommands;
 }
 
 /** Queues apply-batch.lua on a pipeline of a client that has the scripts. */

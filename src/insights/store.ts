@@ -3,9 +3,16 @@
  * (src/insights/lua/apply-batch.lua) applies a batch's counts to every bucket of that tag
  * atomically, and only to the buckets that do not hold the batch's id yet: exactly once, for as
  * long as the counts it protects exist. Windows are read back in the summary's shape (docs/contract.md).
+ *
+ * The same code runs on one Redis and on a Redis Cluster: every script's keys share one hash tag,
+ * and so does every pipeline's (one pipeline per tag, all sent at once), so nothing spans slots.
+ * With waitReplicas > 0 each tag's writes end with WAIT: a batch publishes only once a replica
+ * has its counts, so a master that dies after the publish cannot take them with it.
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from '../clients/redis';
 import type { Config } from '../config';
+import { PipelineError } from '../errors';
 import { bucketOf, countMap, type AggregateSettings, type BatchAggregates, type BucketDelta } from '../domain/aggregates';
 import { groupBy } from '../domain/group-by';
 import type { Comparison, ReconcileRecord } from '../domain/reconcile';
@@ -33,22 +40,33 @@ export interface InsightsSeries {
   late: number[];
 }
 
-/** The one way the product builds its store: REDIS_PREFIX and the aggregate settings from the config. */
-export function createInsightsStore(redis: Redis, config: Pick<Config, 'redis' | 'aggregates'>): InsightsStore {
-  return new InsightsStore(redis, config.redis.prefix, config.aggregates);
+/** The one way the product builds its store: REDIS_PREFIX, the replicas to wait for and the aggregate settings from the config. */
+export function createInsightsStore(redis: RedisClient, config: Pick<Config, 'redis' | 'aggregates'>): InsightsStore {
+  return new InsightsStore(redis, config.redis.prefix, config.aggregates, { waitReplicas: config.redis.waitReplicas });
+}
+
+/** How long a batch's writes wait for a replica before the attempt fails (and is retried). */
+const WAIT_TIMEOUT_MS = 5_000;
+
+/** A master did not get a batch's counts to enough replicas in time: the attempt is retried, nothing is published yet. */
+export class ReplicasBehindError extends PipelineError {
+  override name = 'ReplicasBehindError';
 }
 
 export class InsightsStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: InsightsKeys;
+  private readonly waitReplicas: number;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     prefix: string,
     private readonly settings: AggregateSettings,
+    options: { waitReplicas?: number } = {},
   ) {
     this.redis = withScripts(redis);
     this.keys = new InsightsKeys(prefix, settings);
+    this.waitReplicas = options.waitReplicas ?? 0;
   }
 
   /**
@@ -66,26 +84,43 @@ export class InsightsStore {
    */
   async applyBatches(batches: readonly { batchId: string; aggregates: BatchAggregates; deadLettersByReason?: Partial<Record<string, number>> }[], nowMs: number): Promise<number> {
     const processingBucket = bucketOf(Math.floor(nowMs / 1000), this.settings.bucketSeconds);
-    const pipeline = this.redis.pipeline();
+    // One pipeline per hash tag (a version's keys, the totals'), so that none spans slots on a
+    // Redis Cluster; each batch's scripts under its own marker.
+    const byTag = new Map<string, { batchId: string; updates: BucketUpdate[] }[]>();
+    const queue = (tag: string, batchId: string, updates: BucketUpdate[]) => (byTag.get(tag) ?? byTag.set(tag, []).get(tag)!).push({ batchId, updates });
     const newestByVersion = new Map<string, number>();
-    let calls = 0;
     for (const { batchId, aggregates, deadLettersByReason = {} } of batches) {
-      const byVersion = groupBy(aggregates.deltas, (d) => d.appVersion);
-      for (const [version, deltas] of byVersion) {
-        this.queueApply(pipeline, this.keys.versionTag(version), batchId, deltas.map(versionUpdate));
+      for (const [version, deltas] of groupBy(aggregates.deltas, (d) => d.appVersion)) {
+        queue(this.keys.versionTag(version), batchId, deltas.map(versionUpdate));
         const newest = Math.max(...deltas.map((d) => d.bucket));
         newestByVersion.set(version, Math.max(newest, newestByVersion.get(version) ?? -Infinity));
       }
-      this.queueApply(pipeline, this.keys.totalsTag, batchId, totalsUpdates(aggregates, processingBucket, deadLettersByReason));
-      calls += byVersion.size + 1;
+      queue(this.keys.totalsTag, batchId, totalsUpdates(aggregates, processingBucket, deadLettersByReason));
     }
-    for (const [version, newest] of newestByVersion) {
-      // An index, not a count: written outside the scripts, idempotent (GT keeps the newest bucket).
-      pipeline.zadd(this.keys.versions, 'GT', newest, version);
-    }
-    pipeline.zremrangebyscore(this.keys.versions, '-inf', `(${this.keys.oldestKeptBucket(nowMs)}`);
-    const replies = await execPipeline(pipeline);
-    return replies.slice(0, calls).reduce((sum: number, applied) => sum + Number(applied), 0);
+    const applied = await Promise.all(
+      [...byTag].map(async ([tag, calls]) => {
+        const pipeline = this.redis.pipeline();
+        for (const { batchId, updates } of calls) this.queueApply(pipeline, tag, batchId, updates);
+        if (tag === this.keys.totalsTag) {
+          // The versions index lives under the totals' tag: in this pipeline, on the same slot.
+          // An index, not a count: written outside the scripts, idempotent (GT keeps the newest bucket).
+          for (const [version, newest] of newestByVersion) pipeline.zadd(this.keys.versions, 'GT', newest, version);
+          pipeline.zremrangebyscore(this.keys.versions, '-inf', `(${this.keys.oldestKeptBucket(nowMs)}`);
+        }
+        // WAIT counts the replicas that have every write this connection made so far: sent in the
+        // tag's pipeline, it reaches the master that ran the scripts, after them.
+        if (this.waitReplicas > 0) pipeline.wait(this.waitReplicas, WAIT_TIMEOUT_MS);
+        const replies = await execPipeline(pipeline);
+        if (this.waitReplicas > 0 && Number(replies.at(-1)) < this.waitReplicas) {
+          throw new ReplicasBehindError(
+            `Redis confirmed a batch's counts on ${Number(replies.at(-1))} replicas, not ${this.waitReplicas}, within ${WAIT_TIMEOUT_MS} ms (REDIS_WAIT_REPLICAS); retrying before publishing`,
+            { retriable: true },
+          );
+        }
+        return replies.slice(0, calls.length).reduce((sum: number, n) => sum + Number(n), 0);
+      }),
+    );
+    return applied.reduce((sum, n) => sum + n, 0);
   }
 
   private queueApply(pipeline: ChainableCommander, tag: string, batchId: string, updates: BucketUpdate[]): void {
@@ -98,10 +133,10 @@ export class InsightsStore {
   async readSeries(sinceMs: number, untilMs: number): Promise<InsightsSeries> {
     const buckets = this.keys.bucketsBetween(sinceMs, untilMs);
     const versions = await this.versionsSince(buckets[0] ?? bucketOf(Math.floor(sinceMs / 1000), this.settings.bucketSeconds));
-    const pipeline = this.redis.pipeline();
-    for (const b of buckets) pipeline.hgetall(this.keys.bucket(this.keys.totalsTag, b).stats);
-    for (const version of versions) for (const b of buckets) pipeline.hget(this.keys.bucket(this.keys.versionTag(version), b).stats, 'logins');
-    const values = await execPipeline(pipeline);
+    const values = await this.execByTag([
+      (p) => buckets.forEach((b) => p.hgetall(this.keys.bucket(this.keys.totalsTag, b).stats)),
+      ...versions.map((version) => (p: ChainableCommander) => buckets.forEach((b) => p.hget(this.keys.bucket(this.keys.versionTag(version), b).stats, 'logins'))),
+    ]);
     const totals = values.slice(0, buckets.length) as Record<string, string>[];
     const deadLettersByReason: Record<string, number[]> = {};
     totals.forEach((hash, i) => {
@@ -136,17 +171,19 @@ export class InsightsStore {
     const end = first + buckets.length * this.settings.bucketSeconds;
     const versions = appVersion ? [appVersion] : await this.versionsSince(first);
     const keysOf = (tag: string) => buckets.map((b) => this.keys.bucket(tag, b));
-    const pipeline = this.redis.pipeline();
-    if (buckets.length > 0) pipeline.pfcount(...keysOf(this.keys.totalsTag).map((k) => k.users));
-    for (const version of versions) {
-      const keys = keysOf(this.keys.versionTag(version));
-      for (const k of keys) pipeline.hgetall(k.stats);
-      if (buckets.length > 0) {
-        pipeline.pfcount(...keys.map((k) => k.users));
-        pipeline.pfcount(...keys.map((k) => k.devices));
-      }
-    }
-    const values = await execPipeline(pipeline);
+    const values = await this.execByTag([
+      (p) => {
+        if (buckets.length > 0) p.pfcount(...keysOf(this.keys.totalsTag).map((k) => k.users));
+      },
+      ...versions.map((version) => (p: ChainableCommander) => {
+        const keys = keysOf(this.keys.versionTag(version));
+        for (const k of keys) p.hgetall(k.stats);
+        if (buckets.length > 0) {
+          p.pfcount(...keys.map((k) => k.users));
+          p.pfcount(...keys.map((k) => k.devices));
+        }
+      }),
+    ]);
     let i = 0;
     const totalUsers = buckets.length > 0 ? Number(values[i++]) : 0;
     const appVersions: Record<string, SummaryVersionStats> = {};
@@ -240,6 +277,22 @@ export class InsightsStore {
 
   private versionsSince(bucket: number): Promise<string[]> {
     return this.redis.zrangebyscore(this.keys.versions, bucket, '+inf');
+  }
+
+  /**
+   * One pipeline per group, each group's commands on the keys of one hash tag, all sent at once;
+   * the replies in the order of the groups and their commands. On a cluster each pipeline goes
+   * to the master of its slot; on one Redis they share the connection.
+   */
+  private async execByTag(groups: ((pipeline: ChainableCommander) => void)[]): Promise<unknown[]> {
+    const replies = await Promise.all(
+      groups.map((queue) => {
+        const pipeline = this.redis.pipeline();
+        queue(pipeline);
+        return pipeline.length > 0 ? execPipeline(pipeline) : Promise.resolve([]);
+      }),
+    );
+    return replies.flat();
   }
 }
 

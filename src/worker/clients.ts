@@ -4,7 +4,6 @@
  * the activities in a worker of their own.
  */
 import type { Admin, Kafka } from 'kafkajs';
-import type Redis from 'ioredis';
 import { batchActivities, createBatchWork } from '../activities/batch';
 import { IncarnationCheck } from '../activities/incarnation';
 import { createInsightsActivities } from '../activities/insights';
@@ -12,7 +11,7 @@ import { createReplayActivities } from '../activities/replay';
 import { createKafka } from '../clients/kafka';
 import { RangeReader } from '../clients/range-reader';
 import { ReplayLog } from '../clients/replay-log';
-import { createRedis, redisCommandTimeoutMs } from '../clients/redis';
+import { createRedis, redisCommandTimeoutMs, type RedisClient } from '../clients/redis';
 import { LaneTransactions } from '../clients/transactions';
 import type { Config } from '../config';
 import { createInsightsStore, type InsightsStore } from '../insights/store';
@@ -29,7 +28,7 @@ const LANE_IDLE_MS = 120_000;
 export interface WorkerClients {
   kafka: Kafka;
   admin: Admin;
-  redis: Redis;
+  redis: RedisClient;
   reader: RangeReader;
   /** What the replay logs say was replayed, read incrementally (src/clients/replay-log.ts). */
   replayLog: ReplayLog;

@@ -9,6 +9,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { loadConfig } from '../config';
+import { createTracing, withRemoteParent } from '../clients/tracing';
 import { createLogger } from '../log';
 import { createRegistry, createWorkerMetrics } from '../metrics';
 import { runMain } from '../process/main';
@@ -18,7 +19,7 @@ import { createWorkerClients, createWorkerWork, type WorkerWork } from './client
 export type EngineOperation = 'processRanges' | 'handleBatch' | 'publishSummary';
 
 export type EngineRequest =
-  | { type: 'call'; id: number; op: EngineOperation; args: unknown[] }
+  | { type: 'call'; id: number; op: EngineOperation; args: unknown[]; traceparent?: string }
   | { type: 'cancel'; id: number }
   | { type: 'metrics'; id: number }
   | { type: 'readiness'; id: number };
@@ -53,6 +54,8 @@ if (require.main === module) {
     const registry = createRegistry('worker', { processMetricsPrefix: 'lp_engine_' });
     // The age of the latest summary is the parent's to compute, over all engines.
     const metrics = createWorkerMetrics(registry);
+    // Off unless OTEL_* names an endpoint: then a batch's spans continue its activity's trace.
+    const tracing = createTracing(config, 'worker');
     const clients = createWorkerClients(config, logger);
     await clients.admin.connect();
     const work = createWorkerWork(clients, config, metrics);
@@ -63,7 +66,7 @@ if (require.main === module) {
         case 'call': {
           const cancel = new AbortController();
           cancels.set(request.id, cancel);
-          call(work, request.op, request.args, cancel.signal).then(
+          withRemoteParent(tracing?.tracer, request.traceparent, `engine:${request.op}`, () => call(work, request.op, request.args, cancel.signal)).then(
             (value) => reply({ type: 'result', id: request.id, value }),
             (err: unknown) => reply({ type: 'failure', id: request.id, failure: serializeFailure(err) }),
           ).finally(() => cancels.delete(request.id));
@@ -80,7 +83,7 @@ if (require.main === module) {
           return;
       }
     });
-    process.on('SIGTERM', () => void clients.close().finally(() => process.exit(0)));
+    process.on('SIGTERM', () => void Promise.allSettled([clients.close(), tracing?.shutdown()]).finally(() => process.exit(0)));
     reply({ type: 'ready' });
     await new Promise<void>(() => undefined);
   });

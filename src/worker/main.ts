@@ -6,6 +6,7 @@
 import { Runtime } from '@temporalio/worker';
 import { Dependencies } from '../clients/availability';
 import { kafkaDependency, redisDependency, temporalDependency } from '../clients/dependencies';
+import { createTracing } from '../clients/tracing';
 import { loadConfig } from '../config';
 import { CancelledError } from '../errors';
 import { freePort, startOpsServer } from '../http';
@@ -30,6 +31,8 @@ runMain(async () => {
     },
   });
   const registry = createRegistry('worker');
+  // Off unless OTEL_EXPORTER_OTLP_ENDPOINT (or …_TRACES_ENDPOINT) is set.
+  const tracing = createTracing(config, 'worker');
   const dependencies = new Dependencies([kafkaDependency(config), temporalDependency(config), redisDependency(config)], logger);
   let worker: RunningWorker | undefined;
   const ops = await startOpsServer({
@@ -48,6 +51,7 @@ runMain(async () => {
     stopping = true;
     stop.abort();
     await worker?.shutdown();
+    await tracing?.shutdown().catch(() => undefined);
     await ops.close();
     logger.info('Worker stopped');
   });
@@ -55,7 +59,7 @@ runMain(async () => {
     await dependencies.waitForAll(stop.signal);
     // A service that goes away between its probe and the worker's start is waited for again.
     const engines = config.worker.processes === 'auto' ? usableCpus() : config.worker.processes;
-    worker = await retry(() => startPipelineWorker(config, logger, registry, { engines: engines > 1 ? engines : 0 }), {
+    worker = await retry(() => startPipelineWorker(config, logger, registry, { engines: engines > 1 ? engines : 0, tracing }), {
       initialMs: 1_000,
       maxMs: 15_000,
       signal: stop.signal,

@@ -12,6 +12,7 @@ import { AggregatorRegistry } from 'prom-client';
 import type { BatchSpec } from '../domain/batch';
 import type { LegacyBatchMeta } from '../domain/blob';
 import { murmur2 } from '../clients/partitioner';
+import { outputTraceparent } from '../clients/tracing';
 import { PipelineError } from '../errors';
 import type { Logger } from '../log';
 import { backoffDelay } from '../process/retry';
@@ -147,7 +148,7 @@ export class EnginePool {
     const cancel = () => engine.child.send({ type: 'cancel', id } satisfies EngineRequest);
     signal?.addEventListener('abort', cancel, { once: true });
     try {
-      engine.child.send({ type: 'call', id, op, args } satisfies EngineRequest);
+      engine.child.send({ type: 'call', id, op, args, traceparent: outputTraceparent() } satisfies EngineRequest);
       return await result;
     } finally {
       signal?.removeEventListener('abort', cancel);

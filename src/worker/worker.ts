@@ -3,13 +3,14 @@
  * on TEMPORAL_TASK_QUEUE. It owns every client (Kafka, Redis, Temporal) and closes them on shutdown.
  */
 import { Client } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Admin } from 'kafkajs';
-import type Redis from 'ioredis';
 import { Registry } from 'prom-client';
 import { checkRedisKeepsKeys, warnAboutHorizons } from '../clients/horizons';
-import { redisAddress } from '../clients/redis';
+import { redisAddress, type RedisClient } from '../clients/redis';
 import { ensureSearchAttributes } from '../clients/search-attributes';
+import type { Tracing } from '../clients/tracing';
 import { connectNative } from '../clients/temporal';
 import { deadLetterTopicLimit, ensureReplayLog, ensureTopics } from '../clients/topics';
 import { replayLogTopic } from '../domain/replay';
@@ -32,12 +33,14 @@ export interface RunningWorker {
   engines: number;
 }
 
-export interface WorkerOptions {
+export interface PipelineWorkerOptions {
   /** Engine processes to run batches in (src/worker/pool.ts); 0 runs them in this process. */
   engines: number;
+  /** Set when tracing is on (src/clients/tracing.ts). */
+  tracing?: Tracing;
 }
 
-export async function startPipelineWorker(config: Config, logger: Logger, registry?: Registry, options: WorkerOptions = { engines: 0 }): Promise<RunningWorker> {
+export async function startPipelineWorker(config: Config, logger: Logger, registry?: Registry, options: PipelineWorkerOptions = { engines: 0 }): Promise<RunningWorker> {
   // With engines, the batch work and its metrics are theirs; the replays this process runs count
   // on a registry of its own that pool.metrics() adds to the engines' (one name, one series).
   const pool = options.engines > 0 ? new EnginePool(options.engines, logger) : undefined;
@@ -69,7 +72,7 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
-      ...workflowSource(),
+      ...tracingOptions(options.tracing),
       activities: pool ? { ...pool.activities(), ...createWorkerReplayActivities(clients, config, metrics) } : createWorkerActivities(clients, config, metrics),
       maxConcurrentLocalActivityExecutions: config.worker.maxConcurrentBatches,
       maxConcurrentWorkflowTaskExecutions: Math.max(2, config.worker.maxConcurrentBatches),
@@ -106,6 +109,24 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
   }
 }
 
+/**
+ * The workflow code and, with tracing, Temporal's OpenTelemetry interceptors: the traced bundle's
+ * workflow spans leave through the `exporter` sink, the activity's span continues the workflow's.
+ */
+function tracingOptions(tracing: Tracing | undefined): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'interceptors' | 'sinks'> {
+  const source = workflowSource(tracing !== undefined);
+  if (!tracing) return source;
+  const { tracer } = tracing;
+  return {
+    ...source,
+    interceptors: {
+      ...('interceptors' in source ? source.interceptors : {}),
+      activity: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx, { tracer }) })],
+    },
+    sinks: { exporter: makeWorkflowExporter(tracing.processor, tracing.resource) },
+  };
+}
+
 /** Whether a kafkajs client is connected, as its events say. */
 function trackConnection(admin: Admin): () => boolean {
   let connected = false;
@@ -115,7 +136,7 @@ function trackConnection(admin: Admin): () => boolean {
 }
 
 /** One line when Redis stops answering and one when it is back, not one per reconnection attempt. */
-function reportRedisOutages(redis: Redis, address: string, logger: Logger): void {
+function reportRedisOutages(redis: RedisClient, address: string, logger: Logger): void {
   let down = false;
   redis.on('error', (err: Error) => {
     if (!down) logger.warn({ err }, `Redis does not answer at ${address}; retrying`);

@@ -1,6 +1,7 @@
 import { ConfigResourceTypes, Partitioners, type Kafka, type Message } from 'kafkajs';
 import { TopicFollower } from '../../src/clients/topic-follower';
 import { createKafka } from '../../src/clients/kafka';
+import { waitForLeaders } from '../../src/clients/topics';
 import type { Config } from '../../src/config';
 
 export interface ReadMessage {
@@ -21,7 +22,8 @@ export async function createTopics(kafka: Kafka, topics: string[], numPartitions
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await admin.createTopics({ waitForLeaders: true, topics: topics.map((topic) => ({ topic, numPartitions, configEntries })) });
+    await admin.createTopics({ waitForLeaders: false, topics: topics.map((topic) => ({ topic, numPartitions, configEntries })) });
+    await waitForLeaders(admin, topics);
   } finally {
     await admin.disconnect();
   }

@@ -1,7 +1,6 @@
 /** A whole pipeline for one test: fresh topics, worker and bridge processes, a reader of the outputs. */
 import type { Kafka, Message } from 'kafkajs';
-import type Redis from 'ioredis';
-import { createRedis } from '../../src/clients/redis';
+import { createRedis, type RedisClient } from '../../src/clients/redis';
 import { DEAD_LETTER_HEADROOM_BYTES, KAFKA_DEFAULT_MAX_MESSAGE_BYTES } from '../../src/clients/topics';
 import type { Environment } from '../../src/config';
 import { createInsightsStore, type InsightsStore } from '../../src/insights/store';
@@ -20,7 +19,7 @@ export class PipelineHarness {
   readonly bridge: ChildService;
   readonly extra: ChildService[] = [];
   reader!: TopicReader;
-  private redisClient: Redis | undefined;
+  private redisClient: RedisClient | undefined;
 
   constructor(
     name: string,
@@ -104,7 +103,7 @@ export class PipelineHarness {
     return last!;
   }
 
-  redis(): Redis {
+  redis(): RedisClient {
     if (!this.redisClient || this.redisClient.status === 'end') this.redisClient = createRedis(this.config.redis);
     return this.redisClient;
   }

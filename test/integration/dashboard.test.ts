@@ -10,10 +10,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import type Redis from 'ioredis';
 import type { Admin, Kafka } from 'kafkajs';
 import type { Browser, Page } from 'playwright-core';
-import { createRedis } from '../../src/clients/redis';
+import { createRedis, type RedisClient } from '../../src/clients/redis';
+import { deleteKeys } from '../helpers/redis';
 import type { Config } from '../../src/config';
 import { aggregateLogins } from '../../src/domain/aggregates';
 import { MAX_RECORDED_DIFFERENCES, type Comparison } from '../../src/domain/reconcile';
@@ -138,7 +138,7 @@ describe('dashboard', function () {
   const { inputTopic, groupId } = t.config.kafka;
   let kafka: Kafka;
   let admin: Admin;
-  let redis: Redis;
+  let redis: RedisClient;
   let store: InsightsStore;
   let browser: Browser | undefined;
   const services: ChildService[] = [];
@@ -220,9 +220,7 @@ describe('dashboard', function () {
     await stopAll(services);
     await admin?.disconnect().catch(() => undefined);
     if (redis) {
-      const keys: string[] = [];
-      for await (const batch of redis.scanStream({ match: `${t.config.redis.prefix}*`, count: 500 })) keys.push(...(batch as string[]));
-      if (keys.length > 0) await redis.del(...keys);
+      await deleteKeys(redis, t.config.redis.prefix);
       redis.disconnect();
     }
   });

@@ -5,6 +5,7 @@
  * beyond its bound; exit 2 with one sentence when it cannot check. The dashboard shows the last
  * result, checked in Chromium.
  */
+import { deleteKeys } from '../helpers/redis';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -98,10 +99,7 @@ describe('reconcile: npm run reconcile', function () {
     await page?.close().catch(() => undefined);
     await browser?.close().catch(() => undefined);
     await dashboard?.stop('SIGKILL').catch(() => undefined);
-    const redis = harness.redis();
-    const found: string[] = [];
-    for await (const batch of redis.scanStream({ match: `${harness.config.redis.prefix}*`, count: 500 })) found.push(...(batch as string[]));
-    if (found.length > 0) await redis.del(...found);
+    await deleteKeys(harness.redis(), harness.config.redis.prefix);
     await harness.close();
   });
 
@@ -172,7 +170,14 @@ describe('reconcile: npm run reconcile', function () {
       dashboard = new ChildService('dashboard', { ...env, DASHBOARD_PORT: '0' }, `${harness.t.id}-dashboard`);
       await dashboard.start();
       const url = /Dashboard at (http:\/\/[^\s"\\]+)/.exec(dashboard.logText())![1]!;
-      const overview = (await (await fetch(`${url}/api/overview`)).json()) as Overview;
+      // Its Redis connection may still be coming up when it first answers.
+      const overview = await waitFor(
+        async () => {
+          const answer = (await (await fetch(`${url}/api/overview`)).json()) as Overview;
+          return answer.redis_error === null ? answer : undefined;
+        },
+        { timeoutMs: 15_000, message: 'the dashboard to read Redis' },
+      );
       assert.equal(overview.last_reconcile?.green, false);
       assert.equal(overview.last_reconcile?.top_differences[0]?.field, 'logins');
       browser = await launchChromium();

@@ -76,6 +76,38 @@ describe('config', () => {
     );
   });
 
+  it('uses a Redis Cluster when given its nodes, waiting for a replica there and for none on one Redis', () => {
+    const single = loadConfig({});
+    assert.equal(single.redis.clusterNodes, undefined);
+    assert.equal(single.redis.waitReplicas, 0);
+    const cluster = loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-1.redis:7001', REDIS_URL: 'rediss://:pw@ignored:1' });
+    assert.deepEqual(cluster.redis.clusterNodes, [
+      { host: '10.0.0.1', port: 7000 },
+      { host: 'redis-1.redis', port: 7001 },
+    ]);
+    assert.equal(cluster.redis.waitReplicas, 1);
+    assert.equal(loadConfig({ REDIS_CLUSTER_NODES: 'a:1', REDIS_WAIT_REPLICAS: '0' }).redis.waitReplicas, 0);
+    assert.throws(() => loadConfig({ REDIS_CLUSTER_NODES: 'no-port' }), /REDIS_CLUSTER_NODES/);
+    assert.throws(() => loadConfig({ REDIS_PREFIX: 'a{b}:' }), /REDIS_PREFIX/);
+  });
+
+  it('leaves tracing off unless an OTLP endpoint is given, and reads the standard OTEL_* variables', () => {
+    assert.equal(loadConfig({}).tracing, undefined);
+    assert.equal(loadConfig({ OTEL_SERVICE_NAME: 'x' }).tracing, undefined);
+    const on = loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/', OTEL_EXPORTER_OTLP_HEADERS: 'api-key=s%3Dcret,x=1', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=prod' });
+    assert.deepEqual(on.tracing, {
+      url: 'http://collector:4318/v1/traces',
+      headers: { 'api-key': 's=cret', x: '1' },
+      serviceName: undefined,
+      resourceAttributes: { 'deployment.environment': 'prod' },
+    });
+    assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:4318/traces' }).tracing?.url, 'http://c:4318/traces');
+    assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_TRACES_EXPORTER: 'none' }).tracing, undefined);
+    assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_SDK_DISABLED: 'true' }).tracing, undefined);
+    assert.throws(() => loadConfig({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }), /OTEL_EXPORTER_OTLP_PROTOCOL/);
+    assert.throws(() => loadConfig({ OTEL_EXPORTER_OTLP_HEADERS: 'no-equals-sign' }), /OTEL_EXPORTER_OTLP_HEADERS/);
+  });
+
   it('lists every variable it reads', () => {
     for (const name of ['KAFKA_BROKERS', 'STACK_DIR', 'DASHBOARD_PORT', 'LOG_LEVEL', 'BATCH_MAX_WAIT_MS']) assert.ok(ENVIRONMENT_VARIABLES.includes(name), name);
   });

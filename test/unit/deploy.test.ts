@@ -478,6 +478,50 @@ describe('deployment files', () => {
       });
     }
 
+    it('runs on a Redis Cluster and exports traces over OTLP', () => {
+      const config = configOf({ ...configData, ...secretData }, 'deploy/k8s ConfigMap + Secret');
+      assert.ok(config.redis.clusterNodes && config.redis.clusterNodes.length >= 3, 'deploy/k8s ConfigMap: REDIS_CLUSTER_NODES should name the Redis Cluster (three seed nodes)');
+      assert.ok(config.redis.waitReplicas >= 1, 'deploy/k8s ConfigMap: a batch should wait for a replica of its counts (REDIS_WAIT_REPLICAS)');
+      assert.ok(config.tracing, 'deploy/k8s ConfigMap: OTEL_EXPORTER_OTLP_ENDPOINT should point at a collector');
+    });
+
+    describe('keda overlay (the bridge scaled on consumer lag)', () => {
+      const KEDA_DIR = join(K8S_DIR, 'keda');
+      let kustomization: Obj;
+      let scaled: Obj;
+
+      before(() => {
+        kustomization = obj(parse(readFileSync(join(KEDA_DIR, 'kustomization.yaml'), 'utf8')), 'keda/kustomization.yaml');
+        const docs = parseAllDocuments(readFileSync(join(KEDA_DIR, 'bridge-scaledobject.yaml'), 'utf8')).map((d) => d.toJS() as Obj);
+        scaled = obj(docs.find((d) => d.kind === 'ScaledObject'), 'keda/bridge-scaledobject.yaml ScaledObject');
+        assert.ok(docs.some((d) => d.kind === 'TriggerAuthentication'), 'keda/bridge-scaledobject.yaml: a TriggerAuthentication for the SASL credentials');
+      });
+
+      it('builds on the base, adds the ScaledObject and removes the bridge HPA that KEDA would refuse to share the Deployment with', () => {
+        const resources = arr(kustomization.resources, 'keda/kustomization.yaml resources').map(String);
+        assert.ok(resources.includes('../'), 'keda/kustomization.yaml: resources must include the base (../)');
+        assert.ok(resources.includes('bridge-scaledobject.yaml'), 'keda/kustomization.yaml: resources must include bridge-scaledobject.yaml');
+        const patches = arr(kustomization.patches, 'keda/kustomization.yaml patches').map((p) => String(obj(p, 'patch').patch));
+        assert.ok(
+          patches.some((p) => p.includes('$patch: delete') && p.includes('HorizontalPodAutoscaler') && p.includes('login-pipeline-bridge')),
+          'keda/kustomization.yaml: must delete the base HorizontalPodAutoscaler login-pipeline-bridge',
+        );
+      });
+
+      it("scales the bridge Deployment on its group's lag on the input topic, at most one replica per partition", () => {
+        const spec = obj(scaled.spec, 'ScaledObject spec');
+        assert.equal(obj(spec.scaleTargetRef, 'scaleTargetRef').name, 'login-pipeline-bridge');
+        const trigger = obj(arr(spec.triggers, 'triggers').map((t) => obj(t, 'trigger')).find((t) => t.type === 'kafka'), 'a kafka trigger');
+        const metadata = obj(trigger.metadata, 'kafka trigger metadata');
+        assert.equal(metadata.consumerGroup, configData.KAFKA_GROUP_ID, 'the kafka trigger watches the ConfigMap KAFKA_GROUP_ID');
+        assert.equal(metadata.topic, configData.INPUT_TOPIC, 'the kafka trigger watches the ConfigMap INPUT_TOPIC');
+        assert.equal(metadata.bootstrapServers, configData.KAFKA_BROKERS, 'the kafka trigger asks the ConfigMap KAFKA_BROKERS');
+        assert.equal(String(metadata.allowIdleConsumers), 'false', 'no more bridges than partitions');
+        assert.ok(Number(spec.minReplicaCount) >= 2, 'two bridges at least, for availability');
+        assert.ok(Number(metadata.lagThreshold) > 0, 'a lag threshold');
+      });
+    });
+
     it('puts every namespaced object in the Namespace it creates', () => {
       const namespaces = ofKind('Namespace');
       assert.equal(namespaces.length, 1, 'deploy/k8s should hold exactly one Namespace');

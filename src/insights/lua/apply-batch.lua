@@ -31,6 +31,10 @@ for index, bucket in ipairs(input.buckets) do
       if redis.call('EXISTS', key) == 1 then redis.call('EXPIREAT', key, bucket.expireAt) end
     end
     applied = applied + 1
+  else
+    -- Applied by an earlier attempt: still write (the same expiry), so that a WAIT after this
+    -- script covers the earlier attempt's writes too, whichever connection made them.
+    redis.call('EXPIREAT', batches, bucket.expireAt)
   end
 end
 return applied

@@ -47,7 +47,7 @@ export function redisNodeServices(config: Config, layout: ClusterLayout): Servic
 
 /** One command on one node, or undefined when the node does not answer. */
 async function redisCommand(port: number, [command, ...args]: string[]): Promise<string | undefined> {
-  const redis = createRedis({ url: `redis://${HOST}:${port}`, prefix: '' }, { fast: true, lazy: true });
+  const redis = createRedis({ url: `redis://${HOST}:${port}`, prefix: '', waitReplicas: 0 }, { fast: true, lazy: true });
   redis.on('error', () => undefined);
   try {
     await redis.connect();
