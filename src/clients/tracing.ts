@@ -19,7 +19,7 @@
  * reads them, does. One span per batch, not per record: a trace per record would cost more than
  * the record.
  */
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Link, type TextMapGetter, type Tracer } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Link, type Span, type TextMapGetter, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
@@ -91,18 +91,21 @@ export async function withBatchSpan<T>(tracer: Tracer | undefined, spec: BatchSp
         'login_pipeline.lane': spec.lane.id,
       },
     },
-    async (span) => {
-      try {
-        return await fn();
-      } catch (err) {
-        span.recordException(err as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
-        throw err;
-      } finally {
-        span.end();
-      }
-    },
+    (span) => endingSpan(span, fn),
   );
+}
+
+/** `fn()`'s outcome, with the span ended after it and marked failed when it threw. */
+async function endingSpan<T>(span: Span, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    span.recordException(err as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+    throw err;
+  } finally {
+    span.end();
+  }
 }
 
 /**
@@ -124,17 +127,7 @@ export function outputTraceparent(): string | undefined {
 export async function withRemoteParent<T>(tracer: Tracer | undefined, traceparent: string | undefined, name: string, fn: () => Promise<T>): Promise<T> {
   if (!tracer || !traceparent) return fn();
   const parent = W3C.extract(ROOT_CONTEXT, { traceparent }, headerGetter);
-  return tracer.startActiveSpan(name, { kind: SpanKind.INTERNAL }, parent, async (span) => {
-    try {
-      return await fn();
-    } catch (err) {
-      span.recordException(err as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
-      throw err;
-    } finally {
-      span.end();
-    }
-  });
+  return tracer.startActiveSpan(name, { kind: SpanKind.INTERNAL }, parent, (span) => endingSpan(span, fn));
 }
 
 /** At most this many links per activity span (OpenTelemetry's own default limit is 128). */

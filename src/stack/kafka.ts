@@ -164,8 +164,8 @@ function formatStorage(java: string, classpath: string, jvm: string[], layout: S
   if (result.status !== 0) throw new StackStartError(`Kafka storage format failed: ${result.output.trim().split('\n').pop()}`);
 }
 
-/** A random cluster id as Kafka makes one: base64url of 16 bytes, never starting with "-". */
-function newClusterId(): string {
+/** A random cluster id as Kafka makes one: base64url of 16 bytes, never starting with "-" (the storage tool would read it as an option). */
+export function newClusterId(): string {
   for (;;) {
     const id = randomBytes(16).toString('base64url');
     if (!id.startsWith('-')) return id;

@@ -4,13 +4,12 @@
  * with min.insync.replicas=2, the internal topics too, so that acks=all producers and Kafka
  * transactions survive the loss of any one node.
  */
-import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Config } from '../../config';
 import { createKafka } from '../../clients/kafka';
 import { StackStartError } from '../../errors';
-import { kafkaService, requireJava } from '../kafka';
+import { kafkaService, newClusterId, requireJava } from '../kafka';
 import { stackLayout } from '../layout';
 import { startDetached } from '../proc';
 import type { Service } from '../service';
@@ -93,14 +92,6 @@ async function formatStorage(java: string, classpath: string, jvm: string[], lay
   appendFileSync(node.logFile, result.output);
   if (result.status !== 0) {
     throw new StackStartError(`Formatting the storage of ${node.name} failed: ${lastLine(result.output)}`, node.logFile);
-  }
-}
-
-/** base64url of 16 bytes, never starting with "-" (the storage tool would read it as an option). */
-function newClusterId(): string {
-  for (;;) {
-    const id = randomBytes(16).toString('base64url');
-    if (!id.startsWith('-')) return id;
   }
 }
 
