@@ -28,7 +28,7 @@ RUN node node_modules/typescript/bin/tsc -p tsconfig.json \
 
 # --- runtime: compiled JavaScript and production node_modules only ---
 FROM node:20.19.5-bookworm-slim AS runtime
-# As src/config.ts serviceEnvironment: a V8 heap limit, a small young generation and two malloc
+# As src/process/environment.ts serviceEnvironment: a V8 heap limit, a small young generation and two malloc
 # arenas keep each process well under 300 MB resident (measured with npm run bench).
 ENV NODE_ENV=production \
     MALLOC_ARENA_MAX=2 \

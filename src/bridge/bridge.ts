@@ -264,8 +264,14 @@ export class Bridge {
     };
     const workflowId = batchWorkflowId(spec.batchId);
     const stopTimer = metrics?.handOffDuration.startTimer();
-    await this.commit(ranges.map((r) => ({ partition: r.partition, offset: BigInt(r.from), intent: workflowId })));
-    await this.requireCommitted(ranges.map((r) => ({ partition: r.partition, metadata: this.metadataFor(r.partition, workflowId) })));
+    this.lanes.reserve(lane.index, spec);
+    try {
+      await this.commit(ranges.map((r) => ({ partition: r.partition, offset: BigInt(r.from), intent: workflowId })));
+      await this.requireCommitted(ranges.map((r) => ({ partition: r.partition, metadata: this.metadataFor(r.partition, workflowId) })));
+    } catch (err) {
+      this.lanes.release(lane.index);
+      throw err;
+    }
     const owned = () => ranges.every((r) => this.positions.get(r.partition)?.incarnation === r.incarnation && this.assignment !== undefined);
     const started = await withBatchSpan(this.deps.tracer, spec, () => retry(() => startOrFind(this.target, spec), {
       initialMs: 300,

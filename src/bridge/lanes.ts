@@ -51,11 +51,27 @@ export class Lanes {
     return this.lanes.filter((l) => l.busy).length;
   }
 
+  /**
+   * The lane is being handed `spec`: busy, and counted in flight, from now on, so that a batch
+   * under way is never missed by whoever waits for none to be in flight (the circuit breaker's
+   * pause). started() or release() ends it.
+   */
+  reserve(index: number, spec: BatchSpec): void {
+    this.lanes[index]!.busy = { spec, startedAt: Date.now() };
+    this.metrics?.inFlight.set(this.inFlight);
+  }
+
+  /** A reserved lane whose hand-off failed before its batch started: free again, its seq unused. */
+  release(index: number): void {
+    this.lanes[index]!.busy = undefined;
+    this.metrics?.inFlight.set(this.inFlight);
+  }
+
   /** The lane's batch `seq` was started (or voided): the lane follows it to its end. */
   started(index: number, spec: BatchSpec, handle: BatchHandle | undefined): void {
     const lane = this.lanes[index]!;
     lane.seq = spec.lane.seq;
-    if (!handle) return;
+    if (!handle) return this.release(index);
     lane.busy = { spec, startedAt: Date.now() };
     this.metrics?.inFlight.set(this.inFlight);
     void this.follow(lane, handle.workflowId, handle).finally(() => {
