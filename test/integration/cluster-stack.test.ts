@@ -130,7 +130,15 @@ describe('cluster profile of the local stack', function () {
     const internal = await kafka().admin();
     await internal.connect();
     try {
-      const { topics } = await internal.fetchTopicMetadata({ topics: ['__transaction_state', '__consumer_offsets'] });
+      // __consumer_offsets is made on the first search for a group's coordinator (nothing here reads
+      // in a group); a broker learns of an internal topic a moment after the one that created it.
+      const { topics } = await waitFor(
+        async () => {
+          await internal.describeGroups(['cluster-test-group']);
+          return internal.fetchTopicMetadata({ topics: ['__transaction_state', '__consumer_offsets'] });
+        },
+        { timeoutMs: 60_000, message: 'the metadata of the internal topics' },
+      );
       for (const t of topics) assert.ok(t.partitions.every((p) => p.replicas.length === 3), `${t.name} is replicated three times`);
     } finally {
       await internal.disconnect();

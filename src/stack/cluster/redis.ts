@@ -45,13 +45,19 @@ export function redisNodeServices(config: Config, layout: ClusterLayout): Servic
   }));
 }
 
-/** One command on one node, or undefined when the node does not answer. */
-async function redisCommand(port: number, [command, ...args]: string[]): Promise<string | undefined> {
+/** One command on one node, as text, or undefined when the node does not answer. */
+async function redisCommand(port: number, command: string[]): Promise<string | undefined> {
+  const reply = await redisReply(port, command);
+  return reply === undefined ? undefined : String(reply);
+}
+
+/** One command on one node, its reply as ioredis gives it, or undefined when the node does not answer. */
+async function redisReply(port: number, [command, ...args]: string[]): Promise<unknown> {
   const redis = createRedis({ url: `redis://${HOST}:${port}`, prefix: '', waitReplicas: 0 }, { fast: true, lazy: true });
   redis.on('error', () => undefined);
   try {
     await redis.connect();
-    return String(await redis.call(command!, ...args));
+    return await redis.call(command!, ...args);
   } catch {
     return undefined;
   } finally {
@@ -72,8 +78,10 @@ export async function clusterInfo(port: number): Promise<Map<string, string> | u
 }
 
 /**
- * Whole: every node reports cluster_state:ok and knows all six, and each master has its replica
- * connected (cluster_state turns ok before the replicas have attached).
+ * Whole: every node reports cluster_state:ok and knows all six, each master has its replica
+ * connected (cluster_state turns ok before the replicas have attached), and every node names a
+ * replica for every slot range: Redis 7 leaves a replica out of CLUSTER SLOTS, which clients
+ * build their map from, until gossip tells that its first sync is done.
  */
 export async function redisClusterOk(layout: ClusterLayout): Promise<boolean> {
   const infos = await Promise.all(layout.redis.nodes.map((node) => clusterInfo(node.port)));
@@ -81,7 +89,10 @@ export async function redisClusterOk(layout: ClusterLayout): Promise<boolean> {
   if (!agreed) return false;
   const replication = await Promise.all(layout.redis.nodes.map((node) => redisCommand(node.port, ['INFO', 'replication'])));
   const masters = replication.filter((text) => /role:master/.test(text ?? ''));
-  return masters.length === layout.redis.nodes.length / 2 && masters.every((text) => /connected_slaves:1\b/.test(text!));
+  if (masters.length !== layout.redis.nodes.length / 2 || !masters.every((text) => /connected_slaves:1\b/.test(text!))) return false;
+  const views = await Promise.all(layout.redis.nodes.map((node) => redisReply(node.port, ['CLUSTER', 'SLOTS'])));
+  // CLUSTER SLOTS: [start, end, master, replica…] per range.
+  return views.every((ranges) => Array.isArray(ranges) && ranges.length > 0 && ranges.every((range) => Array.isArray(range) && range.length >= 4));
 }
 
 /**
