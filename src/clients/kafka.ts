@@ -121,8 +121,8 @@ export interface KafkajsRecord {
   timestamp: string;
   headers: IHeaders;
   isControlRecord?: boolean;
-  /** Of the record batch it came in. */
-  batchContext: { producerId: string; inTransaction: boolean };
+  /** Of the record batch it came in: its first offset, its last as a delta from the first. */
+  batchContext: { producerId: string; inTransaction: boolean; firstOffset?: string; lastOffsetDelta?: number };
 }
 
 /** Resolves when a broker answers a metadata request; rejects quickly when none does. */
