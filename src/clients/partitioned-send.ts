@@ -23,7 +23,7 @@
  * (the producer's partitioner, set on the message), and each partition's go in sends of their
  * own; a caller that retries after a failure retries only the partitions that failed.
  */
-import type { ICustomPartitioner, Message, PartitionMetadata } from 'kafkajs';
+import type { ICustomPartitioner, Kafka, Message, PartitionMetadata } from 'kafkajs';
 import { PipelineError } from '../errors';
 import { FastJavaCompatiblePartitioner } from './partitioner';
 
@@ -79,4 +79,16 @@ export async function settleEach<T>(sends: readonly PartitionSend<T>[], sendOne:
   const results = await Promise.allSettled(sends.map((send) => sendOne(send)));
   const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failure) throw failure.reason;
+}
+
+/** A topic's partitions as the cluster's metadata has them now, for a producer of a topic whose partitions do not change while it runs. */
+export async function fetchPartitions(kafka: Kafka, topic: string): Promise<PartitionMetadata[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+    return topics[0]?.partitions ?? [];
+  } finally {
+    await admin.disconnect();
+  }
 }
