@@ -4,6 +4,7 @@
  */
 import { FastJavaCompatiblePartitioner } from '../clients/partitioner';
 import { createKafka } from '../clients/kafka';
+import { byPartition, fetchPartitions, settleEach } from '../clients/partitioned-send';
 import { ensureTopics } from '../clients/topics';
 import { isInteractive, loadConfig } from '../config';
 import { createGenerator } from '../generator/records';
@@ -37,7 +38,17 @@ runMain(async () => {
 
   const kafka = createKafka(config.kafka, { logger });
   await ensureTopics(kafka, [topic]);
-  const producer = kafka.producer({ createPartitioner: FastJavaCompatiblePartitioner, allowAutoTopicCreation: false });
+  const partitions = await fetchPartitions(kafka, topic);
+  // One send per partition (src/clients/partitioned-send.ts: kafkajs's retry of a send across
+  // brokers can drop a partition's records and still resolve), idempotent so that a send retried
+  // after a failure the broker had in fact taken is not written twice.
+  const producer = kafka.producer({
+    createPartitioner: FastJavaCompatiblePartitioner,
+    allowAutoTopicCreation: false,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    retry: { retries: 5 },
+  });
   await producer.connect();
   let stopped = false;
   let finished: () => void = () => undefined;
@@ -54,12 +65,18 @@ runMain(async () => {
   const chunk = rate === 0 ? 1000 : Math.max(1, Math.ceil(rate / 20));
   while (!stopped && sent < count) {
     const n = Math.min(chunk, count - sent);
-    const messages = Array.from({ length: n }, () => {
+    const records = Array.from({ length: n }, () => {
       const { key, value } = next();
-      return { key, value };
+      return { topic, message: { key, value } };
     });
-    if (!(await sendUntilAcknowledged(() => producer.send({ topic, messages, acks: -1 }), () => stopped, logger))) break;
-    sent += n;
+    // Each partition's records until acknowledged; a partition that failed is sent again alone.
+    let unacknowledged = 0;
+    await settleEach(await byPartition(records, async () => partitions), async ({ items }) => {
+      const acknowledged = await sendUntilAcknowledged(() => producer.send({ topic, messages: items.map((i) => i.message), acks: -1 }), () => stopped, logger);
+      if (acknowledged) sent += items.length;
+      else unacknowledged += items.length;
+    });
+    if (unacknowledged > 0) break;
     progress?.update(sent);
     if (rate > 0) {
       const due = started + (sent / rate) * 1000;

@@ -1,6 +1,6 @@
 /** The one place a kafkajs client is built: brokers, SASL and TLS come from the config. */
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel as KafkaLogLevel, type IHeaders, type KafkaConfig as KafkajsConfig, type LogEntry, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel as KafkaLogLevel, type IHeaders, type KafkaConfig as KafkajsConfig, type LogEntry, type PartitionMetadata, type SASLOptions } from 'kafkajs';
 import type { KafkaConfig } from '../config';
 import type { Logger } from '../log';
 
@@ -90,7 +90,7 @@ export interface KafkajsCluster {
   addTargetTopic(topic: string): Promise<void>;
   refreshMetadata(): Promise<void>;
   findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
-  findTopicPartitionMetadata(topic: string): { partitionId: number }[];
+  findTopicPartitionMetadata(topic: string): PartitionMetadata[];
   findBroker(options: { nodeId: string }): Promise<KafkajsBroker>;
   fetchTopicsOffset(topics: { topic: string; partitions: { partition: number }[]; fromBeginning: boolean }[]): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
 }
@@ -121,8 +121,8 @@ export interface KafkajsRecord {
   timestamp: string;
   headers: IHeaders;
   isControlRecord?: boolean;
-  /** Of the record batch it came in. */
-  batchContext: { producerId: string; inTransaction: boolean };
+  /** Of the record batch it came in: its first offset, its last as a delta from the first. */
+  batchContext: { producerId: string; inTransaction: boolean; firstOffset?: string; lastOffsetDelta?: number };
 }
 
 /** Resolves when a broker answers a metadata request; rejects quickly when none does. */

@@ -37,7 +37,7 @@ const READ_COMMITTED = 1;
 /** Per partition, at least this much per fetch, so that many small ranges still move along. */
 const MIN_PARTITION_FETCH_BYTES = 64 * 1024;
 
-interface Cursor {
+export interface Cursor {
   range: Omit<OffsetRange, 'incarnation'>;
   next: bigint;
   end: bigint;
@@ -177,27 +177,37 @@ export class RangeReader {
  * The fetched records of one partition that fall in the cursor's range, without aborted and
  * control records. No records at all is an error only for the partition that needed them (see
  * fetchRound); for another, the response's size limit may simply have been used up.
+ *
+ * The cursor moves to the end of the last record batch returned, as Kafka's Java consumer does:
+ * past a transaction's marker, and past the tail of a batch that compaction emptied (its header
+ * keeps its last offset). Kafka returns whole batches only, from the one that holds the offset
+ * asked for, and a leader's batches are the same as every replica's; kafkajs leaves out a batch
+ * cut short by the size limit. So every offset skipped is one no record holds. A response whose
+ * batches all end before the offset asked for is no answer: the partition is asked again rather
+ * than the offset skipped.
  */
-function take(topic: string, cursor: Cursor, data: KafkajsPartitionData, needed: boolean): void {
+export function take(topic: string, cursor: Cursor, data: KafkajsPartitionData, needed: boolean): void {
   const fetched = cursor.next;
   const raw = data.messages.filter((m) => BigInt(m.offset) >= fetched);
-  if (data.messages.length === 0) {
+  const batchesEnd = data.messages.reduce((max, m) => (batchEnd(m) > max ? batchEnd(m) : max), fetched);
+  if (raw.length === 0 && batchesEnd === fetched) {
     if (!needed) return;
     const stable = data.lastStableOffset ?? data.highWatermark;
-    throw new OffsetsNotReadableError(topic, cursor.range.partition, fetched, `the broker returned no records there (its committed records end at ${stable})`);
-  }
-  if (raw.length === 0) {
-    // Only records before the offset came back: compaction emptied the rest of their batch, so
-    // no record is at this offset.
-    cursor.next = fetched + 1n;
-    return;
+    const returned = data.messages.length === 0 ? 'no records there' : `only records before it (up to ${data.messages[data.messages.length - 1]!.offset})`;
+    throw new OffsetsNotReadableError(topic, cursor.range.partition, fetched, `the broker returned ${returned} (its committed records end at ${stable})`);
   }
   const visible = committedRecords(raw, data.abortedTransactions ?? []);
   for (const m of visible) {
     if (BigInt(m.offset) < cursor.end) cursor.buffered.push({ partition: cursor.range.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp, headers: m.headers });
   }
-  const last = raw.reduce((max, m) => (BigInt(m.offset) > max ? BigInt(m.offset) : max), fetched);
-  cursor.next = last + 1n < cursor.end ? last + 1n : cursor.end;
+  const last = raw.reduce((max, m) => (BigInt(m.offset) + 1n > max ? BigInt(m.offset) + 1n : max), batchesEnd);
+  cursor.next = last < cursor.end ? last : cursor.end;
+}
+
+/** The offset after the record batch a record came in (its header's last offset, which compaction keeps). */
+function batchEnd(record: KafkajsRecord): bigint {
+  const { firstOffset, lastOffsetDelta } = record.batchContext;
+  return firstOffset === undefined || lastOffsetDelta === undefined ? BigInt(record.offset) + 1n : BigInt(firstOffset) + BigInt(lastOffsetDelta) + 1n;
 }
 
 /**

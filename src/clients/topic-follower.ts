@@ -7,7 +7,9 @@
  * aborted transaction through: see committedRecords in src/clients/range-reader.ts).
  */
 import type { Kafka } from 'kafkajs';
+import { kafkaErrorType } from '../errors';
 import { repeat } from '../process/repeat';
+import { retry } from '../process/retry';
 import { RangeReader, type RangeRecord } from './range-reader';
 
 export interface FollowOptions {
@@ -17,6 +19,9 @@ export interface FollowOptions {
   /** Told of a read that failed (it tries again, backing off). */
   onError?: (err: unknown) => void;
 }
+
+/** A broker's answers about a topic another broker has just created. */
+const NOT_YET_KNOWN = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_OR_FOLLOWER', 'NOT_LEADER_FOR_PARTITION']);
 
 export class TopicFollower {
   private readonly reader: RangeReader;
@@ -33,9 +38,17 @@ export class TopicFollower {
     this.reader = new RangeReader(kafka);
   }
 
-  /** Resolves once it knows where each partition starts; follows in the background until stop(). */
+  /**
+   * Resolves once it knows where each partition starts; follows in the background until stop().
+   * On a cluster a topic just created is unknown for a moment to the broker asked, or to its
+   * partitions' leaders: asked again for a few seconds.
+   */
   async start(): Promise<this> {
-    for (const topic of this.topics) this.positions.set(topic, await this.reader.offsets(topic, this.options.fromBeginning ? 'earliest' : 'stable'));
+    const which = this.options.fromBeginning ? 'earliest' : 'stable';
+    for (const topic of this.topics) {
+      const offsets = await retry(() => this.reader.offsets(topic, which), { retries: 8, initialMs: 100, maxMs: 2_000, retriable: (err) => NOT_YET_KNOWN.has(kafkaErrorType(err) ?? '') });
+      this.positions.set(topic, offsets);
+    }
     this.running = repeat(() => this.readNew(), {
       intervalMs: this.options.intervalMs ?? 100,
       signal: this.stopping.signal,

@@ -61,17 +61,21 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[], numPartitio
 }
 
 /**
- * Waits until every partition of the topics has a leader, asking again while the broker asked has
- * not heard of a topic yet. kafkajs's own waitForLeaders gives up on that answer
- * (UNKNOWN_TOPIC_OR_PARTITION), which a broker of several gives a moment after another created it.
+ * Waits until every partition of the topics has a leader that serves it, asking again while the
+ * broker asked has not heard of a topic yet. kafkajs's own waitForLeaders gives up on that answer
+ * (UNKNOWN_TOPIC_OR_PARTITION), which a broker of several gives a moment after another created
+ * it; and on a cluster the metadata names a partition's leader a moment before that leader hosts
+ * it (its ListOffsets answers "This server does not host this topic-partition" until then).
  */
 export async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
   await waitUntil(
     async () => {
       const { topics: found } = await admin.fetchTopicMetadata({ topics });
-      return found.length === topics.length && found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+      if (found.length !== topics.length || !found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return false;
+      for (const topic of topics) await admin.fetchTopicOffsets(topic);
+      return true;
     },
-    { timeoutMs, intervalMs: 200, message: `leaders for every partition of ${topics.join(', ')}` },
+    { timeoutMs, intervalMs: 200, message: `leaders serving every partition of ${topics.join(', ')}` },
   );
 }
 

@@ -9,10 +9,10 @@
  * attempt published its chunk: that attempt either committed before (the mark shows it) or can
  * no longer commit. Readers with isolation read_committed see each chunk once.
  */
-import type { Kafka, Message, Producer, Transaction } from 'kafkajs';
-import { groupBy } from '../domain/group-by';
+import type { Kafka, Message, PartitionMetadata, Producer, Transaction } from 'kafkajs';
 import type { Logger } from '../log';
 import { createCluster, type KafkajsCluster } from './kafka';
+import { byPartition, type PartitionsOf } from './partitioned-send';
 import { FastJavaCompatiblePartitioner } from './partitioner';
 import { fetchStableOffset } from './stable-offsets';
 import { explainProduceError, type RefusedRecord } from './topics';
@@ -90,7 +90,7 @@ export class LaneTransactions {
         await txn.abort();
         return 'already-published';
       }
-      await this.send(txn, messages);
+      await sendByPartition(txn, messages, (topic) => this.partitionsOf(topic), this.options.maxRequestBytes);
       await txn.sendOffsets({ consumerGroupId: laneId, topics: [{ topic: anchorTopic, partitions: [{ partition: 0, offset: String(target) }] }] });
       await txn.commit();
       entry.mark = target;
@@ -150,23 +150,28 @@ export class LaneTransactions {
    * mark committed by a transaction that has just completed is counted, not the one before it.
    */
   private async readMark(laneId: string, anchorTopic: string): Promise<bigint> {
+    await this.connectCluster();
+    return fetchStableOffset(this.cluster, laneId, anchorTopic, 0);
+  }
+
+  /** A topic's partitions, from metadata refreshed when the topic is new to it or has none. */
+  private async partitionsOf(topic: string): Promise<PartitionMetadata[]> {
+    await this.connectCluster();
+    await this.cluster.addTargetTopic(topic);
+    let partitions = this.cluster.findTopicPartitionMetadata(topic);
+    if (partitions.length === 0) {
+      await this.cluster.refreshMetadata();
+      partitions = this.cluster.findTopicPartitionMetadata(topic);
+    }
+    return partitions;
+  }
+
+  private connectCluster(): Promise<void> {
     this.clusterConnected ??= this.cluster.connect().catch((err: unknown) => {
       this.clusterConnected = undefined;
       throw err;
     });
-    await this.clusterConnected;
-    return fetchStableOffset(this.cluster, laneId, anchorTopic, 0);
-  }
-
-  private async send(txn: Transaction, messages: Outgoing[]): Promise<void> {
-    for (const request of requestsBySize(messages, this.options.maxRequestBytes)) {
-      const topicMessages = [...groupBy(request, (o) => o.topic)].map(([topic, outgoing]) => ({ topic, messages: outgoing.map((o) => o.message) }));
-      try {
-        await txn.sendBatch({ acks: -1, topicMessages });
-      } catch (err) {
-        throw explainProduceError(err, request.reduce((a, b) => (b.size > a.size ? b : a)));
-      }
-    }
+    return this.clusterConnected;
   }
 
   private newEntry(laneId: string): Entry {
@@ -230,9 +235,28 @@ export class LaneLease {
   }
 }
 
+/**
+ * Sends a transaction's records one topic-partition at a time (src/clients/partitioned-send.ts:
+ * kafkajs's retry of a send across brokers drops or repeats records), in requests of at most
+ * `maxRequestBytes` (a larger record alone). One partition after the other, not all at once:
+ * each partition's first send adds it to the transaction (AddPartitionsToTxn), and two of those
+ * at once make the coordinator answer one with CONCURRENT_TRANSACTIONS.
+ */
+export async function sendByPartition(txn: Pick<Transaction, 'sendBatch'>, messages: Outgoing[], partitionsOf: PartitionsOf, maxRequestBytes: number): Promise<void> {
+  for (const { topic, items } of await byPartition(messages, partitionsOf)) {
+    for (const request of requestsBySize(items, maxRequestBytes)) {
+      try {
+        await txn.sendBatch({ acks: -1, topicMessages: [{ topic, messages: request.map((o) => o.message) }] });
+      } catch (err) {
+        throw explainProduceError(err, request.reduce((a, b) => (b.size > a.size ? b : a)));
+      }
+    }
+  }
+}
+
 /** Produce requests of at most `maxBytes` each (a larger record alone), in order. */
-function* requestsBySize(items: Outgoing[], maxBytes: number): Generator<Outgoing[]> {
-  let request: Outgoing[] = [];
+function* requestsBySize<T extends { size: number }>(items: T[], maxBytes: number): Generator<T[]> {
+  let request: T[] = [];
   let bytes = 0;
   for (const item of items) {
     if (request.length > 0 && bytes + item.size > maxBytes) {

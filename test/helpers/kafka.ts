@@ -1,7 +1,8 @@
 import { ConfigResourceTypes, Partitioners, type Kafka, type Message } from 'kafkajs';
 import { TopicFollower } from '../../src/clients/topic-follower';
 import { createKafka } from '../../src/clients/kafka';
-import { waitForLeaders } from '../../src/clients/topics';
+import { byPartition, fetchPartitions, settleEach } from '../../src/clients/partitioned-send';
+import { replicationFor, waitForLeaders } from '../../src/clients/topics';
 import type { Config } from '../../src/config';
 
 export interface ReadMessage {
@@ -18,35 +19,53 @@ export function testKafka(config: Config): Kafka {
   return createKafka(config.kafka, { clientId: 'test' });
 }
 
+/**
+ * Creates topics replicated as the product's own (src/clients/topics.ts replicationFor): on the
+ * cluster profile three copies with min.insync.replicas 2, whatever the brokers' defaults.
+ */
 export async function createTopics(kafka: Kafka, topics: string[], numPartitions = 1, configEntries: { name: string; value: string }[] = []): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await admin.createTopics({ waitForLeaders: false, topics: topics.map((topic) => ({ topic, numPartitions, configEntries })) });
+    const { replicationFactor, minInsyncReplicas } = replicationFor((await admin.describeCluster()).brokers.length);
+    const entries = [{ name: 'min.insync.replicas', value: String(minInsyncReplicas) }, ...configEntries];
+    await admin.createTopics({ waitForLeaders: false, topics: topics.map((topic) => ({ topic, numPartitions, replicationFactor, configEntries: entries })) });
     await waitForLeaders(admin, topics);
   } finally {
     await admin.disconnect();
   }
 }
 
-/** Sends in requests of at most `chunk` records and about 700 KB, under the broker's 1 MB limit. */
+/**
+ * Sends in requests of at most `chunk` records and about 700 KB, under the broker's 1 MB limit:
+ * one partition's records per send (src/clients/partitioned-send.ts: kafkajs's retry of a send
+ * across brokers can drop records while a leader moves), from an idempotent producer.
+ */
 export async function produce(kafka: Kafka, topic: string, messages: Message[], chunk = 500): Promise<void> {
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1, retry: { retries: 8 } });
   await producer.connect();
   try {
-    let batch: Message[] = [];
-    let bytes = 0;
-    for (const m of messages) {
-      const size = (m.value?.length ?? 0) + (m.key?.length ?? 0) + 64;
-      if (batch.length > 0 && (batch.length >= chunk || bytes + size > 700_000)) {
-        await producer.send({ topic, acks: -1, messages: batch });
-        batch = [];
-        bytes = 0;
+    const partitions = await fetchPartitions(kafka, topic);
+    const sends = await byPartition(
+      messages.map((message) => ({ topic, message })),
+      async () => partitions,
+      Partitioners.DefaultPartitioner(),
+    );
+    await settleEach(sends, async ({ items }) => {
+      let batch: Message[] = [];
+      let bytes = 0;
+      for (const { message: m } of items) {
+        const size = (m.value?.length ?? 0) + (m.key?.length ?? 0) + 64;
+        if (batch.length > 0 && (batch.length >= chunk || bytes + size > 700_000)) {
+          await producer.send({ topic, acks: -1, messages: batch });
+          batch = [];
+          bytes = 0;
+        }
+        batch.push(m);
+        bytes += size;
       }
-      batch.push(m);
-      bytes += size;
-    }
-    if (batch.length > 0) await producer.send({ topic, acks: -1, messages: batch });
+      if (batch.length > 0) await producer.send({ topic, acks: -1, messages: batch });
+    });
   } finally {
     await producer.disconnect();
   }
