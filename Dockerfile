@@ -32,7 +32,7 @@ FROM node:20.19.5-bookworm-slim AS runtime
 # arenas keep each process well under 300 MB resident (measured with npm run bench).
 ENV NODE_ENV=production \
     MALLOC_ARENA_MAX=2 \
-    NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=512"
+    NODE_OPTIONS="--max-semi-space-size=8 --max-old-space-size=512"
 WORKDIR /app
 # The node image's "node" user (uid/gid 1000). Numeric, so that Kubernetes' runAsNonRoot can
 # verify it without resolving a name.
