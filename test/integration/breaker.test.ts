@@ -94,7 +94,15 @@ describe('circuit breaker: a flood of invalid records pauses the input', functio
     // The batches in flight when it tripped finish; then nothing more is cut.
     await waitFor(async () => metricValue(await metrics(), 'lp_bridge_in_flight_batches') === 0, { timeoutMs: 30_000, message: 'the batches in flight to finish' });
     const handedOff = metricValue(await metrics(), 'lp_bridge_records_total');
-    const before = await harness.accounting();
+    // Their outputs become visible to read_committed readers a moment after each transaction
+    // commits (Kafka writes the commit markers after answering): wait until all are out.
+    const before = await waitFor(
+      async () => {
+        const accounting = await harness.accounting();
+        return accounting.inputs - accounting.lost.length === handedOff ? accounting : undefined;
+      },
+      { timeoutMs: 30_000, message: `the ${handedOff} records handed off to come out` },
+    );
     assert.ok(before.lost.length > 0, `records wait in Kafka: ${formatAccounting(before)}`);
     assert.ok(handedOff < 550, `${handedOff} of 550 handed off`);
 

@@ -180,19 +180,23 @@ describe('dashboard', function () {
     return out;
   }
 
-  // Batch 1: three versions, three device types, four locales, dead letters of two reasons.
-  const batch1 = knownLogins(240, {
-    versions: ['2.3.0', '3.1', '2.4.0-beta.1'],
-    deviceTypes: ['ios', 'android', 'unknown'],
-    locales: ['WA', 'CA', 'NY', 'unknown'],
-    users: 150,
-    batchId: 'batch-1',
-  });
+  // Batch 1: three versions, three device types, four locales, dead letters of two reasons. Made
+  // when the tests begin, not when mocha loads the file: its timestamps must fall in the summary window.
+  const makeBatch1 = () =>
+    knownLogins(240, {
+      versions: ['2.3.0', '3.1', '2.4.0-beta.1'],
+      deviceTypes: ['ios', 'android', 'unknown'],
+      locales: ['WA', 'CA', 'NY', 'unknown'],
+      users: 150,
+      batchId: 'batch-1',
+    });
+  let batch1: ProcessedLogin[] = [];
   const deadLetters1 = { invalid_json: 3, missing_field: 2 };
 
   before(async function () {
     redis = createRedis(t.config.redis);
     store = createInsightsStore(redis, t.config);
+    batch1 = makeBatch1();
     const now = Date.now();
     assert.ok((await store.applyBatch('batch-1', aggregateLogins(batch1, t.config.aggregates, now), now, deadLetters1)) > 0);
 
