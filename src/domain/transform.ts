@@ -4,6 +4,7 @@
  * so the activity, the benchmark baseline and the tests all share it.
  */
 import { isIP } from 'node:net';
+import { PipelineError } from '../errors';
 import type { ProcessedLogin, Rejection, SourceRef } from './types';
 
 export interface TransformContext {
@@ -47,9 +48,9 @@ const OPTIONAL_FIELDS = ['device_id', 'device_type', 'ip', 'locale'] as const;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Thrown inside the rules only; transformRecord turns it into a Rejection. */
-class RecordRejected extends Error {
+class RecordRejected extends PipelineError {
   constructor(readonly rejection: Rejection) {
-    super(rejection.error);
+    super(rejection.error, { retriable: false });
   }
 }
 
