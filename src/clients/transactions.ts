@@ -11,7 +11,7 @@
  */
 import type { Kafka, Message, PartitionMetadata, Producer, Transaction } from 'kafkajs';
 import type { Logger } from '../log';
-import { createCluster, type KafkajsCluster } from './kafka';
+import { ConnectedCluster } from './kafka';
 import { byPartition, type PartitionsOf } from './partitioned-send';
 import { FastJavaCompatiblePartitioner } from './partitioner';
 import { fetchStableOffset } from './stable-offsets';
@@ -48,8 +48,7 @@ export class LaneTransactions {
   private readonly entries = new Map<string, Entry>();
   private readonly sweeper: NodeJS.Timeout;
   /** Where marks are read: the group coordinators, through kafkajs's internal cluster. */
-  private readonly cluster: KafkajsCluster;
-  private clusterConnected: Promise<void> | undefined;
+  private readonly connection: ConnectedCluster;
 
   constructor(
     private readonly kafka: Kafka,
@@ -57,7 +56,7 @@ export class LaneTransactions {
     private readonly options: LaneTransactionsOptions,
   ) {
     this.sweeper = setInterval(() => void this.closeIdle(), Math.max(1_000, options.idleMs / 2)).unref();
-    this.cluster = createCluster(kafka);
+    this.connection = new ConnectedCluster(kafka);
   }
 
   /**
@@ -142,7 +141,7 @@ export class LaneTransactions {
     clearInterval(this.sweeper);
     const entries = [...this.entries.values()];
     this.entries.clear();
-    await Promise.allSettled([...entries.map((e) => e.producer.disconnect()), this.clusterConnected && this.cluster.disconnect()]);
+    await Promise.allSettled([...entries.map((e) => e.producer.disconnect()), this.connection.close()]);
   }
 
   /**
@@ -150,28 +149,14 @@ export class LaneTransactions {
    * mark committed by a transaction that has just completed is counted, not the one before it.
    */
   private async readMark(laneId: string, anchorTopic: string): Promise<bigint> {
-    await this.connectCluster();
-    return fetchStableOffset(this.cluster, laneId, anchorTopic, 0);
+    return fetchStableOffset(await this.connection.ready(), laneId, anchorTopic, 0);
   }
 
   /** A topic's partitions, from metadata refreshed when the topic is new to it or has none. */
   private async partitionsOf(topic: string): Promise<PartitionMetadata[]> {
-    await this.connectCluster();
-    await this.cluster.addTargetTopic(topic);
-    let partitions = this.cluster.findTopicPartitionMetadata(topic);
-    if (partitions.length === 0) {
-      await this.cluster.refreshMetadata();
-      partitions = this.cluster.findTopicPartitionMetadata(topic);
-    }
-    return partitions;
-  }
-
-  private connectCluster(): Promise<void> {
-    this.clusterConnected ??= this.cluster.connect().catch((err: unknown) => {
-      this.clusterConnected = undefined;
-      throw err;
-    });
-    return this.clusterConnected;
+    const cluster = await this.connection.ready(topic);
+    if (cluster.findTopicPartitionMetadata(topic).length === 0) await cluster.refreshMetadata();
+    return cluster.findTopicPartitionMetadata(topic);
   }
 
   private newEntry(laneId: string): Entry {
