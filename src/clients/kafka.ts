@@ -80,36 +80,6 @@ export function createCluster(kafka: Kafka): KafkajsCluster {
   return factory({ metadataMaxAge: 300_000, allowAutoTopicCreation: false, isolationLevel: READ_COMMITTED });
 }
 
-/**
- * createCluster's cluster, connected on first use and again after a connect that failed: the
- * range reader's and the lanes' (marks, partitions) way to it.
- */
-export class ConnectedCluster {
-  readonly cluster: KafkajsCluster;
-  private connecting: Promise<void> | undefined;
-
-  constructor(kafka: Kafka) {
-    this.cluster = createCluster(kafka);
-  }
-
-  /** Connected, and with `topic`'s metadata followed when one is given. */
-  async ready(topic?: string): Promise<KafkajsCluster> {
-    this.connecting ??= this.cluster.connect().catch((err: unknown) => {
-      this.connecting = undefined;
-      throw err;
-    });
-    await this.connecting;
-    if (topic !== undefined) await this.cluster.addTargetTopic(topic);
-    return this.cluster;
-  }
-
-  async close(): Promise<void> {
-    if (!this.connecting) return;
-    this.connecting = undefined;
-    await this.cluster.disconnect().catch(() => undefined);
-  }
-}
-
 /** kafkajs's isolation level for fetches and offset lookups that see only committed transactions. */
 const READ_COMMITTED = 1;
 

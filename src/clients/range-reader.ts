@@ -13,7 +13,7 @@ import { CancelledError, kafkaErrorType, PipelineError } from '../errors';
 import type { OffsetRange } from '../domain/batch';
 import type { BatchRecord } from '../domain/types';
 import { retry } from '../process/retry';
-import { ConnectedCluster, type KafkajsCluster, type KafkajsPartitionData, type KafkajsRecord } from './kafka';
+import { createCluster, type KafkajsCluster, type KafkajsPartitionData, type KafkajsRecord } from './kafka';
 
 /** A record of a range, or the place of one Kafka deleted (retention) before it was read. */
 export interface RangeRecord extends BatchRecord {
@@ -46,17 +46,17 @@ export interface Cursor {
 }
 
 export class RangeReader {
-  private readonly connection: ConnectedCluster;
   private readonly cluster: KafkajsCluster;
+  private connected: Promise<void> | undefined;
 
   constructor(kafka: Kafka) {
-    this.connection = new ConnectedCluster(kafka);
-    this.cluster = this.connection.cluster;
+    this.cluster = createCluster(kafka);
   }
 
   /** The records of `ranges`, in chunks; see the module comment. */
   async *read(topic: string, ranges: readonly Omit<OffsetRange, 'incarnation'>[], options: { chunkBytes: number; signal?: AbortSignal }): AsyncGenerator<RangeRecord[]> {
-    await this.connection.ready(topic);
+    await this.connect();
+    await this.cluster.addTargetTopic(topic);
     const cursors: Cursor[] = ranges.map((range) => ({ range, next: BigInt(range.from), end: BigInt(range.to), buffered: [] }));
     let chunk: RangeRecord[] = [];
     let chunkBytes = 0;
@@ -83,19 +83,29 @@ export class RangeReader {
    * read_committed readers may see), by partition; the topic's partitions as its metadata says.
    */
   async offsets(topic: string, which: 'earliest' | 'stable'): Promise<Map<number, bigint>> {
-    await this.connection.ready(topic);
+    await this.connect();
+    await this.cluster.addTargetTopic(topic);
     const partitions = await this.partitionsOf(topic);
     const [offsets] = await this.cluster.fetchTopicsOffset([{ topic, partitions: partitions.map((partition) => ({ partition })), fromBeginning: which === 'earliest' }]);
     return new Map((offsets?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
   }
 
-  close(): Promise<void> {
-    return this.connection.close();
+  async close(): Promise<void> {
+    if (this.connected) await this.cluster.disconnect().catch(() => undefined);
+    this.connected = undefined;
   }
 
   private async partitionsOf(topic: string): Promise<number[]> {
     await this.cluster.refreshMetadata();
     return this.cluster.findTopicPartitionMetadata(topic).map((p) => p.partitionId);
+  }
+
+  private connect(): Promise<void> {
+    this.connected ??= this.cluster.connect().catch((err: unknown) => {
+      this.connected = undefined;
+      throw err;
+    });
+    return this.connected;
   }
 
   /**

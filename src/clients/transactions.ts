@@ -11,7 +11,7 @@
  */
 import type { Kafka, Message, PartitionMetadata, Producer, Transaction } from 'kafkajs';
 import type { Logger } from '../log';
-import { ConnectedCluster } from './kafka';
+import { createCluster, type KafkajsCluster } from './kafka';
 import { byPartition, type PartitionsOf } from './partitioned-send';
 import { FastJavaCompatiblePartitioner } from './partitioner';
 import { fetchStableOffset } from './stable-offsets';
@@ -48,7 +48,8 @@ export class LaneTransactions {
   private readonly entries = new Map<string, Entry>();
   private readonly sweeper: NodeJS.Timeout;
   /** Where marks are read: the group coordinators, through kafkajs's internal cluster. */
-  private readonly connection: ConnectedCluster;
+  private readonly cluster: KafkajsCluster;
+  private clusterConnected: Promise<void> | undefined;
 
   constructor(
     private readonly kafka: Kafka,
@@ -56,7 +57,7 @@ export class LaneTransactions {
     private readonly options: LaneTransactionsOptions,
   ) {
     this.sweeper = setInterval(() => void this.closeIdle(), Math.max(1_000, options.idleMs / 2)).unref();
-    this.connection = new ConnectedCluster(kafka);
+    this.cluster = createCluster(kafka);
   }
 
   /**
@@ -141,7 +142,7 @@ export class LaneTransactions {
     clearInterval(this.sweeper);
     const entries = [...this.entries.values()];
     this.entries.clear();
-    await Promise.allSettled([...entries.map((e) => e.producer.disconnect()), this.connection.close()]);
+    await Promise.allSettled([...entries.map((e) => e.producer.disconnect()), this.clusterConnected && this.cluster.disconnect()]);
   }
 
   /**
@@ -149,14 +150,28 @@ export class LaneTransactions {
    * mark committed by a transaction that has just completed is counted, not the one before it.
    */
   private async readMark(laneId: string, anchorTopic: string): Promise<bigint> {
-    return fetchStableOffset(await this.connection.ready(), laneId, anchorTopic, 0);
+    await this.connectCluster();
+    return fetchStableOffset(this.cluster, laneId, anchorTopic, 0);
   }
 
   /** A topic's partitions, from metadata refreshed when the topic is new to it or has none. */
   private async partitionsOf(topic: string): Promise<PartitionMetadata[]> {
-    const cluster = await this.connection.ready(topic);
-    if (cluster.findTopicPartitionMetadata(topic).length === 0) await cluster.refreshMetadata();
-    return cluster.findTopicPartitionMetadata(topic);
+    await this.connectCluster();
+    await this.cluster.addTargetTopic(topic);
+    let partitions = this.cluster.findTopicPartitionMetadata(topic);
+    if (partitions.length === 0) {
+      await this.cluster.refreshMetadata();
+      partitions = this.cluster.findTopicPartitionMetadata(topic);
+    }
+    return partitions;
+  }
+
+  private connectCluster(): Promise<void> {
+    this.clusterConnected ??= this.cluster.connect().catch((err: unknown) => {
+      this.clusterConnected = undefined;
+      throw err;
+    });
+    return this.clusterConnected;
   }
 
   private newEntry(laneId: string): Entry {
