@@ -99,6 +99,9 @@ export class EnginePool {
       // Structured clone: a first hand-off batch's records blob (a Uint8Array) crosses as it is.
       serialization: 'advanced',
       stdio: 'inherit',
+      // Its own process group: a terminal's Ctrl-C (or a signal to the worker's group) reaches the
+      // worker alone, which drains its activities before it stops the engines that run them.
+      detached: true,
     });
     let markReady: () => void = () => undefined;
     let markFailed: (err: unknown) => void = () => undefined;
@@ -110,6 +113,8 @@ export class EnginePool {
       restarts,
     };
     engine.ready.catch(() => undefined);
+    // A send to an engine that has just exited fails its call (below); this only keeps the event handled.
+    child.on('error', (err) => this.logger.warn({ err, engine: index }, 'A worker engine could not be reached'));
     child.on('message', (reply: EngineReply) => {
       if (reply.type === 'ready') return markReady();
       const pending = engine.calls.get(reply.id);
@@ -145,10 +150,10 @@ export class EnginePool {
     const signal = currentCancellation();
     const id = this.nextId++;
     const result = new Promise<never>((resolve, reject) => engine.calls.set(id, { resolve: resolve as (value: unknown) => void, reject }));
-    const cancel = () => engine.child.send({ type: 'cancel', id } satisfies EngineRequest);
+    const cancel = () => this.send(engine, { type: 'cancel', id });
     signal?.addEventListener('abort', cancel, { once: true });
     try {
-      engine.child.send({ type: 'call', id, op, args, traceparent: outputTraceparent() } satisfies EngineRequest);
+      this.send(engine, { type: 'call', id, op, args, traceparent: outputTraceparent() });
       return await result;
     } finally {
       signal?.removeEventListener('abort', cancel);
@@ -159,8 +164,24 @@ export class EnginePool {
     await engine.ready;
     const id = this.nextId++;
     const answer = new Promise<T>((resolve, reject) => engine.calls.set(id, { resolve: resolve as (value: unknown) => void, reject }));
-    engine.child.send({ type, id } satisfies EngineRequest);
+    this.send(engine, { type, id });
     return answer;
+  }
+
+  /**
+   * Sends a request; when the engine has gone (exited between its choice and the send, or being
+   * restarted), the call waiting on the request fails as retriable instead of waiting forever.
+   */
+  private send(engine: Engine, request: EngineRequest): void {
+    const fail = () => {
+      const pending = engine.calls.get(request.id);
+      engine.calls.delete(request.id);
+      pending?.reject(new EngineGoneError(`Worker engine ${engine.index} is not running; the call is retried.`, { retriable: true }));
+    };
+    if (!engine.child.connected) return fail();
+    engine.child.send(request, (err) => {
+      if (err) fail();
+    });
   }
 }
 

@@ -50,6 +50,7 @@ describe('npm start', function () {
       assert.equal(code, 0, output.slice(-3000));
       assert.match(output, /Stopped\. State is kept in/);
       assert.doesNotMatch(output, /Second signal/, 'one Ctrl-C is one graceful stop, not two signals');
+      assert.doesNotMatch(output, /A worker engine exited/, 'the Ctrl-C reaches the worker, which stops its engines after draining them');
       for (const line of ['Worker stopped', 'Bridge stopped', 'Dashboard stopped']) assert.match(output, new RegExp(line));
       for (const name of ['worker', 'bridge', 'dashboard', 'generator']) assert.match(output, new RegExp(`${name}\\s*\\|`), `${name} ran`);
     } finally {
