@@ -73,11 +73,11 @@ export class EnginePool {
     return `${text}\n# HELP lp_insights_latest_summary_age_seconds Seconds since this worker last published a summary\n# TYPE lp_insights_latest_summary_age_seconds gauge\nlp_insights_latest_summary_age_seconds ${age}\n`;
   }
 
-  /** Each dependency true when every engine has it. */
-  async readiness(): Promise<Record<string, boolean>> {
+  /** Each dependency true when every engine has it, and the worker itself (`own`). */
+  async readiness(own: Record<string, boolean> = {}): Promise<Record<string, boolean>> {
     const answers = await Promise.all(this.engines.map((e) => this.ask<Record<string, boolean>>(e, 'readiness').catch(() => ({ engines: false }))));
     const checks: Record<string, boolean> = {};
-    for (const answer of answers) for (const [name, ok] of Object.entries(answer)) checks[name] = (checks[name] ?? true) && ok;
+    for (const answer of [own, ...answers]) for (const [name, ok] of Object.entries(answer)) checks[name] = (checks[name] ?? true) && ok;
     return checks;
   }
 

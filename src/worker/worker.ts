@@ -17,6 +17,8 @@ import { replayLogTopic } from '../domain/replay';
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import { createWorkerMetrics, registerSummaryAge } from '../metrics';
+import { repeat } from '../process/repeat';
+import { withDeadline } from '../process/wait';
 import { workflowSource } from './bundle';
 import { createWorkerActivities, createWorkerClients, createWorkerReplayActivities } from './clients';
 import { EnginePool } from './pool';
@@ -49,15 +51,17 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
   if (!pool && registry && metrics) registerSummaryAge(registry, metrics);
   const clients = createWorkerClients(config, logger);
   const { kafka, admin, redis } = clients;
-  const kafkaUp = trackConnection(admin);
+  const closing = new AbortController();
   reportRedisOutages(redis, redisAddress(config.redis), logger);
   let connection: NativeConnection | undefined;
   const close = async () => {
+    closing.abort();
     await Promise.allSettled([clients.close(), connection?.close(), pool?.close()]);
     logger.info('Worker clients closed');
   };
   try {
     await admin.connect();
+    const kafkaUp = watchKafka(admin, config.kafka.brokers.join(','), logger, closing.signal);
     await checkRedisKeepsKeys(redis, redisAddress(config.redis), logger);
     const dlqLimit = await deadLetterTopicLimit(kafka, config.kafka.inputTopic);
     await ensureTopics(kafka, [config.kafka.outputTopic, { topic: config.kafka.dlqTopic, maxMessageBytes: dlqLimit }]);
@@ -94,12 +98,14 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
         if (worker.getState() === 'RUNNING') worker.shutdown();
         await done;
       },
-      readiness: async () => ({
-        temporal: worker.getState() === 'RUNNING' && (await conn.healthService.check({}).then(() => true, () => false)),
-        kafka: kafkaUp(),
-        redis: redis.status === 'ready',
-        ...(pool ? await pool.readiness() : {}),
-      }),
+      readiness: async () => {
+        const own = {
+          temporal: worker.getState() === 'RUNNING' && (await conn.healthService.check({}).then(() => true, () => false)),
+          kafka: kafkaUp(),
+          redis: redis.status === 'ready',
+        };
+        return pool ? pool.readiness(own) : own;
+      },
       metrics: async () => (pool && ownRegistry ? pool.metrics(await ownRegistry.getMetricsAsJSON()) : ''),
       engines: options.engines,
     };
@@ -127,12 +133,34 @@ function tracingOptions(tracing: Tracing | undefined): Pick<WorkerOptions, 'work
   };
 }
 
-/** Whether a kafkajs client is connected, as its events say. */
-function trackConnection(admin: Admin): () => boolean {
-  let connected = false;
-  admin.on(admin.events.CONNECT, () => (connected = true));
-  admin.on(admin.events.DISCONNECT, () => (connected = false));
-  return () => connected;
+/** How often an idle worker asks Kafka whether it answers, and how long it waits for the answer. */
+const KAFKA_WATCH_INTERVAL_MS = 5_000;
+const KAFKA_WATCH_TIMEOUT_MS = 5_000;
+
+/**
+ * One line when Kafka stops answering and one when it is back, and /readyz's `kafka`: asked
+ * periodically, so that a worker with no batch under way notices an outage too (a kafkajs client
+ * stays "connected" through one).
+ */
+function watchKafka(admin: Admin, address: string, logger: Logger, signal: AbortSignal): () => boolean {
+  let up = true;
+  void repeat(
+    async () => {
+      await withDeadline(admin.describeCluster(), KAFKA_WATCH_TIMEOUT_MS, `Asking Kafka at ${address} for its brokers`);
+      up = true;
+    },
+    {
+      intervalMs: KAFKA_WATCH_INTERVAL_MS,
+      signal,
+      backoff: { initialMs: KAFKA_WATCH_INTERVAL_MS, maxMs: KAFKA_WATCH_INTERVAL_MS },
+      onError: (err, failures) => {
+        up = false;
+        if (failures === 1) logger.warn({ err }, `Kafka does not answer at ${address}; batches wait and are retried`);
+      },
+      onRecovered: () => logger.info(`Kafka answers again at ${address}`),
+    },
+  );
+  return () => up;
 }
 
 /** One line when Redis stops answering and one when it is back, not one per reconnection attempt. */

@@ -1,6 +1,7 @@
 /** The worker and the bridge as real child processes, so that tests can SIGKILL them. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import assert from 'node:assert/strict';
 import { join, resolve } from 'node:path';
 import type { Environment } from '../../src/config';
 import { waitFor } from './wait';
@@ -110,4 +111,12 @@ export class ChildService {
 /** Stops every service still running (for `after` hooks), quickly. */
 export async function stopAll(services: ChildService[]): Promise<void> {
   await Promise.all(services.map((s) => s.stop('SIGKILL').catch(() => undefined)));
+}
+
+/** A service's /readyz, at the port its log says it serves on. */
+export async function readiness(service: ChildService): Promise<{ status: number; checks: Record<string, boolean> }> {
+  const port = /"port":(\d+)[^\n]*"msg":"(Serving \/metrics|Dashboard at)/.exec(service.logText())?.[1];
+  assert.ok(port, `${service.name} logs its port`);
+  const response = await fetch(`http://127.0.0.1:${port}/readyz`);
+  return { status: response.status, checks: ((await response.json()) as { checks: Record<string, boolean> }).checks };
 }

@@ -7,6 +7,7 @@ import { createGenerator } from '../../src/generator/records';
 import { formatAccounting } from '../helpers/accounting';
 import { DedicatedService } from '../helpers/dedicated';
 import { PipelineHarness } from '../helpers/pipeline';
+import { readiness } from '../helpers/processes';
 import { waitFor } from '../helpers/wait';
 
 const warningsSince = (text: string, mark: number) =>
@@ -38,7 +39,11 @@ describe('Kafka outage mid-run', function () {
         timeoutMs: 60_000,
         message: 'the worker and the bridge to report the outage',
       });
+      // Noticed by the worker's own watch, not only by a batch that happened to be under way.
+      await harness.worker.waitForLog('Kafka does not answer at 127.0.0.1:19092', 30_000);
+      await waitFor(async () => (await readiness(harness.worker)).checks.kafka === false, { timeoutMs: 30_000, message: "the worker's /readyz to report Kafka missing" });
       await kafka.start();
+      await harness.worker.waitForLog('Kafka answers again at 127.0.0.1:19092', 60_000);
 
       const accounting = await harness.waitForAllAccounted(180_000);
       assert.equal(accounting.inputs, 8000);

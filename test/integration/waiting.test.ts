@@ -7,15 +7,8 @@
 import assert from 'node:assert/strict';
 import { DedicatedService } from '../helpers/dedicated';
 import { PipelineHarness } from '../helpers/pipeline';
-import type { ChildService } from '../helpers/processes';
+import { readiness, type ChildService } from '../helpers/processes';
 import { waitFor } from '../helpers/wait';
-
-async function readiness(service: ChildService): Promise<{ status: number; checks: Record<string, boolean> }> {
-  const port = /"port":(\d+)[^\n]*"msg":"(Serving \/metrics|Dashboard at)/.exec(service.logText())?.[1];
-  assert.ok(port, `${service.name} logs its port`);
-  const response = await fetch(`http://127.0.0.1:${port}/readyz`);
-  return { status: response.status, checks: ((await response.json()) as { checks: Record<string, boolean> }).checks };
-}
 
 const sentences = (service: ChildService, label: string) => service.logText().split('\n').filter((l) => l.includes(`${label} does not answer at`));
 
