@@ -36,6 +36,9 @@ export class OffsetsNotReadableError extends PipelineError {
 const READ_COMMITTED = 1;
 /** Per partition, at least this much per fetch, so that many small ranges still move along. */
 const MIN_PARTITION_FETCH_BYTES = 64 * 1024;
+/** What a fetch asks for beyond a range's estimated size: a record's framing, and a batch's header. */
+const RECORD_FRAMING_BYTES = 16;
+const RANGE_SLACK_BYTES = 8 * 1024;
 
 export interface Cursor {
   range: Omit<OffsetRange, 'incarnation'>;
@@ -48,6 +51,10 @@ export interface Cursor {
 export class RangeReader {
   private readonly cluster: KafkajsCluster;
   private connected: Promise<void> | undefined;
+  /** Bytes per record in each partition's last response (by `topic:partition`), for the size of what is left of a range. */
+  private readonly recordBytes = new Map<string, number>();
+  /** Records the broker sent, in a range or not: what the reader decoded. */
+  recordsFetched = 0;
 
   constructor(kafka: Kafka) {
     this.cluster = createCluster(kafka);
@@ -145,14 +152,47 @@ export class RangeReader {
           maxWaitTime: 0,
           minBytes: 1,
           maxBytes: chunkBytes,
-          topics: [{ topic, partitions: partitions.map((partition) => ({ partition, fetchOffset: String(byPartition.get(partition)!.next), maxBytes: partitionBytes })) }],
+          topics: [
+            {
+              topic,
+              partitions: partitions.map((partition) => {
+                const cursor = byPartition.get(partition)!;
+                return { partition, fetchOffset: String(cursor.next), maxBytes: Math.min(partitionBytes, this.bytesLeft(topic, cursor)) };
+              }),
+            },
+          ],
         });
         for (const data of responses.flatMap((r) => r.partitions)) {
+          this.learnSizes(topic, data.partition, data.messages);
           const cursor = byPartition.get(data.partition);
           if (cursor) take(topic, cursor, data, cursor === current);
         }
       }),
     );
+  }
+
+  /**
+   * About the bytes of what is left of a cursor's range, from the partition's last response: a
+   * fetch asks for no more, because Kafka sends everything up to the limit and every record after
+   * the range's end is decoded for nothing (it doubled the worker's decoding when ranges were
+   * short). Kafka sends at least one whole record batch for the first partition of a fetch
+   * whatever its limit, so an estimate that is too low costs a round, never progress.
+   */
+  private bytesLeft(topic: string, cursor: Cursor): number {
+    const perRecord = this.recordBytes.get(`${topic}:${cursor.range.partition}`);
+    if (perRecord === undefined) return Number.MAX_SAFE_INTEGER;
+    return Math.ceil(Number(cursor.end - cursor.next) * (perRecord + RECORD_FRAMING_BYTES)) + RANGE_SLACK_BYTES;
+  }
+
+  private learnSizes(topic: string, partition: number, records: readonly KafkajsRecord[]): void {
+    this.recordsFetched += records.length;
+    if (records.length === 0) return;
+    let bytes = 0;
+    for (const r of records) {
+      bytes += (r.key?.length ?? 0) + (r.value?.length ?? 0);
+      for (const name in r.headers) bytes += name.length + (r.headers[name]?.length ?? 0);
+    }
+    this.recordBytes.set(`${topic}:${partition}`, bytes / records.length);
   }
 
   /**

@@ -67,6 +67,36 @@ describe('reading Kafka below kafkajs', function () {
     assert.deepEqual(places, ranges.flatMap((r) => Array.from({ length: 30 }, (_, i) => `${r.partition}:${i}`)));
   });
 
+  it('sizes each fetch to what is left of a range, and still reads every record when they grow 2,000-fold', async () => {
+    const sized = `${t.id}-sized`;
+    await createTopics(kafka, [sized], 2);
+    // Partition 0: 2,000 small records, then 20 of 200 kB; partition 1: small ones only.
+    const small = (i: number) => ({ key: `s${i}`, value: 's'.repeat(100) });
+    await produce(kafka, sized, Array.from({ length: 2_000 }, (_, i) => ({ partition: 0, ...small(i) })), 50);
+    await produce(kafka, sized, Array.from({ length: 20 }, (_, i) => ({ partition: 0, key: `l${i}`, value: 'l'.repeat(200_000) })), 1);
+    await produce(kafka, sized, Array.from({ length: 2_000 }, (_, i) => ({ partition: 1, ...small(i) })), 50);
+    const learner = new RangeReader(kafka);
+    try {
+      const read = async (ranges: { partition: number; from: string; to: string }[]) => {
+        const places: string[] = [];
+        for await (const chunk of learner.read(sized, ranges, { chunkBytes: 1024 * 1024 })) places.push(...chunk.map((r) => `${r.partition}:${r.offset}`));
+        return places;
+      };
+      const offsets = (partition: number, from: number, to: number) => Array.from({ length: to - from }, (_, i) => `${partition}:${from + i}`);
+      // Learns 100-byte records, then a range that ends in 200 kB ones.
+      assert.deepEqual(await read([{ partition: 0, from: '0', to: '1000' }]), offsets(0, 0, 1000));
+      assert.deepEqual(await read([{ partition: 0, from: '1990', to: '2020' }]), offsets(0, 1990, 2020));
+      // A short range of a long partition: what the broker sends is about the range, not the 1 MB asked per fetch.
+      assert.deepEqual(await read([{ partition: 1, from: '0', to: '100' }]), offsets(1, 0, 100));
+      const before = learner.recordsFetched;
+      assert.deepEqual(await read([{ partition: 1, from: '100', to: '150' }]), offsets(1, 100, 150));
+      const decoded = learner.recordsFetched - before;
+      assert.ok(decoded < 400, `records decoded for a range of 50 (of 100-byte records): ${decoded}`);
+    } finally {
+      await learner.close();
+    }
+  });
+
   it('leaves out the records of an aborted transaction and its markers, and keeps every committed one', async () => {
     const partition = 0;
     const start = (await reader.offsets(topic, 'stable')).get(partition)!;
