@@ -1,8 +1,9 @@
 /**
  * The worker's engines (src/worker/engine.ts), seen from the worker: each batch goes to the engine
- * its lane hashes to, so that a lane's transactional producer lives in one process and is not
- * fenced back and forth between them; an attempt's cancellation follows it; an engine that dies
- * fails its calls (Temporal retries them) and is started again.
+ * its lane was given, new lanes going to the engine with the fewest, so that a lane's
+ * transactional producer lives in one process and is not fenced back and forth between them; an
+ * attempt's cancellation follows it; an engine that dies fails its calls (Temporal retries them)
+ * and is started again.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -11,7 +12,6 @@ import { ApplicationFailure } from '@temporalio/common';
 import { AggregatorRegistry } from 'prom-client';
 import type { BatchSpec } from '../domain/batch';
 import type { LegacyBatchMeta } from '../domain/blob';
-import { murmur2 } from '../clients/partitioner';
 import { outputTraceparent } from '../clients/tracing';
 import { PipelineError } from '../errors';
 import type { Logger } from '../log';
@@ -20,6 +20,8 @@ import { sleep } from '../process/wait';
 import type { EngineOperation, EngineReply, EngineRequest, SerializedFailure } from './engine';
 
 const ENGINE_ENTRY = join(__dirname, 'engine.js');
+/** A key unused this long may go to another engine: its bridge has moved on to other lanes. */
+const AFFINITY_IDLE_MS = 5 * 60_000;
 
 /** An engine's call could not complete because the engine went away; Temporal retries the attempt. */
 export class EngineGoneError extends PipelineError {
@@ -36,6 +38,8 @@ interface Engine {
 
 export class EnginePool {
   private readonly engines: Engine[] = [];
+  /** Which engine each key's calls go to, and when it was last used (see engineFor). */
+  private readonly affinities = new Map<string, { engine: number; lastUsedMs: number }>();
   private nextId = 0;
   private closing = false;
 
@@ -140,8 +144,31 @@ export class EnginePool {
     if (!this.closing) this.engines[engine.index] = this.start(engine.index, engine.restarts + 1);
   }
 
+  /**
+   * The engine of a key (a lane): the one it was given first, while it keeps being used, so that
+   * its transactional producer lives in one engine; a new key goes to the engine with the fewest.
+   * (A hash of the key put 5 of a bridge's 8 lanes on one engine and left the other half idle.)
+   */
   private engineFor(key: string): Engine {
-    return this.engines[(murmur2(Buffer.from(key)) & 0x7fffffff) % this.engines.length]!;
+    const now = Date.now();
+    let affinity = this.affinities.get(key);
+    if (!affinity) {
+      this.forgetIdleKeys(now);
+      affinity = { engine: this.leastAssigned(), lastUsedMs: now };
+      this.affinities.set(key, affinity);
+    }
+    affinity.lastUsedMs = now;
+    return this.engines[affinity.engine]!;
+  }
+
+  private leastAssigned(): number {
+    const counts = this.engines.map(() => 0);
+    for (const { engine } of this.affinities.values()) counts[engine]!++;
+    return counts.indexOf(Math.min(...counts));
+  }
+
+  private forgetIdleKeys(now: number): void {
+    for (const [key, { lastUsedMs }] of this.affinities) if (now - lastUsedMs > AFFINITY_IDLE_MS) this.affinities.delete(key);
   }
 
   private async call(key: string, op: EngineOperation, args: unknown[]): Promise<never> {
