@@ -212,13 +212,21 @@ export class Bridge {
       return;
     }
     this.waitingSince ??= now;
-    // The breaker's pause: nothing is cut, the records wait in Kafka where they are.
-    if (this.breaker?.open) return;
-    const lane = this.lanes.claim();
-    this.deps.metrics?.paused.set(lane ? 0 : 1);
-    if (!lane || !shouldCut(pending, this.waitingSince, now, this.deps.config.batch)) return;
-    await this.handOff(lane, cutRanges([...this.positions.values()], this.deps.config.batch.maxRecords));
-    if (pendingOffsets(this.positions.values()) === 0) this.waitingSince = undefined;
+    // Every free lane takes a batch in the same tick, so that a backlog (a start, a catch-up)
+    // fills them all at once rather than one a tick while the worker waits.
+    for (let before = pending; ; ) {
+      // The breaker's pause: nothing is cut, the records wait in Kafka where they are.
+      if (this.breaker?.open || this.stopping.signal.aborted || this.assignment?.generation !== assignment.generation) return;
+      const lane = this.lanes.claim();
+      this.deps.metrics?.paused.set(lane ? 0 : 1);
+      if (!lane || !shouldCut(before, this.waitingSince, Date.now(), this.deps.config.batch)) return;
+      await this.handOff(lane, cutRanges([...this.positions.values()], this.deps.config.batch.maxRecords));
+      const after = pendingOffsets(this.positions.values());
+      if (after === 0) this.waitingSince = undefined;
+      // Not handed off (voided, or given up): the next tick looks again.
+      if (after === 0 || after === before) return;
+      before = after;
+    }
   }
 
   /** Takes a new assignment: where to resume each partition, with intents resolved and tokens recorded. */
