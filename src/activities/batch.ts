@@ -233,10 +233,12 @@ function outgoing(ctx: BatchContext, config: Pick<Config, 'kafka'>, transformed:
   // The batch activity's span, when tracing is on: each output continues the batch's trace.
   const traceparent = outputTraceparent();
   const trace = traceparent ? { traceparent } : {};
+  // One headers object for every login of the chunk (they are the same, and kafkajs only reads them).
+  const loginHeaders = { type: 'login', ...trace };
   return [
     ...transformed.logins.map(({ login, json, bytes }) => ({
       topic: config.kafka.outputTopic,
-      message: { key: login.user_id, value: json, headers: { type: 'login', ...trace } },
+      message: { key: login.user_id, value: json, headers: loginHeaders },
       size: bytes + login.user_id.length * 3 + 16,
       offset: login.source.offset,
     })),

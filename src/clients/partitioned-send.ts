@@ -40,7 +40,7 @@ export type PartitionsOf = (topic: string) => Promise<PartitionMetadata[]>;
 /**
  * Gives each record its partition (the one it names, or the partitioner's choice for its key)
  * and groups the records by topic-partition, in the order of their first record; within a
- * partition the records keep their order. Each comes out with its message's `partition` set, so
+ * partition the records keep their order. Each message gets its `partition` set (in place), so
  * that kafkajs's partitioner keeps it.
  */
 export async function byPartition<T extends { topic: string; message: Message }>(
@@ -65,7 +65,9 @@ export async function byPartition<T extends { topic: string; message: Message }>
       group = { topic, partition, items: [] };
       groups.set(key, group);
     }
-    group.items.push({ ...item, message: { ...message, partition } });
+    // Set on the caller's message, not a copy: this runs for every record published.
+    message.partition = partition;
+    group.items.push(item);
   }
   return [...groups.values()];
 }
