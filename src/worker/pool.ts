@@ -74,7 +74,14 @@ export class EnginePool {
     const text = await registry.metrics();
     const published = (await registry.getSingleMetric('lp_insights_latest_summary_timestamp_seconds')?.get())?.values[0]?.value;
     const age = published ? Date.now() / 1000 - published : Number.NaN;
-    return `${text}\n# HELP lp_insights_latest_summary_age_seconds Seconds since this worker last published a summary\n# TYPE lp_insights_latest_summary_age_seconds gauge\nlp_insights_latest_summary_age_seconds ${age}\n`;
+    return `${text}\n# HELP lp_insights_latest_summary_age_seconds Seconds since this worker last published a summary\n# TYPE lp_insights_latest_summary_age_seconds gauge\nlp_insights_latest_summary_age_seconds ${age}\n${this.laneMetrics()}`;
+  }
+
+  /** How many keys (lanes, mostly) each engine holds: the engines' share of the work. */
+  private laneMetrics(): string {
+    const counts = this.keysPerEngine();
+    const lines = counts.map((n, engine) => `lp_worker_engine_lanes{engine="${engine}"} ${n}`);
+    return `# HELP lp_worker_engine_lanes Lanes whose batches each engine runs (a lane stays on its engine while it is used)\n# TYPE lp_worker_engine_lanes gauge\n${lines.join('\n')}\n`;
   }
 
   /** Each dependency true when every engine has it, and the worker itself (`own`). */
@@ -162,9 +169,14 @@ export class EnginePool {
   }
 
   private leastAssigned(): number {
+    const counts = this.keysPerEngine();
+    return counts.indexOf(Math.min(...counts));
+  }
+
+  private keysPerEngine(): number[] {
     const counts = this.engines.map(() => 0);
     for (const { engine } of this.affinities.values()) counts[engine]!++;
-    return counts.indexOf(Math.min(...counts));
+    return counts;
   }
 
   private forgetIdleKeys(now: number): void {

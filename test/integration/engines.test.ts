@@ -43,4 +43,23 @@ describe('worker engines', function () {
     }
     assert.deepEqual(enginePids(), [], 'close() stops every engine');
   });
+
+  it("shares a bridge's lanes evenly among the engines, and says so in /metrics", async () => {
+    const t = testEnv('engines-lanes');
+    const pool = new EnginePool(2, createLogger('worker', { log: { ...t.config.log, level: 'silent' } }));
+    const lanes = (text: string) => [...text.matchAll(/^lp_worker_engine_lanes\{engine="(\d)"\} (\d+)$/gm)].map((m) => Number(m[2]));
+    try {
+      await pool.ready();
+      // Malformed on purpose (no cut time): each call still goes to its lane's engine, which refuses it at once.
+      const call = (lane: number, seq: number) =>
+        pool.activities().processRanges({ batchId: `b${lane}.${seq}`, groupId: 'g', topic: 't', ranges: [], lane: { id: `g/t/run.${lane}`, seq }, cutAtMs: 0 }, 1).catch((err: Error) => err);
+      for (let seq = 1; seq <= 3; seq++) {
+        const errors = await Promise.all(Array.from({ length: 8 }, (_, lane) => call(lane, seq)));
+        for (const err of errors) assert.match(String(err), /malformed/);
+      }
+      assert.deepEqual(lanes(await pool.metrics()), [4, 4], 'eight lanes, four on each engine, after three rounds of calls');
+    } finally {
+      await pool.close();
+    }
+  });
 });
