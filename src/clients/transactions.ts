@@ -132,6 +132,12 @@ export class LaneTransactions {
     }
   }
 
+  /** The lane is published from elsewhere now: its producer here is closed (once its lease ends). */
+  forget(laneId: string): void {
+    const entry = this.entries.get(laneId);
+    if (entry) this.discard(laneId, entry);
+  }
+
   release(laneId: string, entry: Entry): void {
     entry.leased = false;
     entry.lastUsed = Date.now();

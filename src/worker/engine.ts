@@ -21,6 +21,8 @@ export type EngineOperation = 'processRanges' | 'handleBatch' | 'publishSummary'
 export type EngineRequest =
   | { type: 'call'; id: number; op: EngineOperation; args: unknown[]; traceparent?: string }
   | { type: 'cancel'; id: number }
+  /** The key's (a lane's) calls go to another engine from now on: drop its producer. */
+  | { type: 'forget'; key: string }
   | { type: 'metrics'; id: number }
   | { type: 'readiness'; id: number };
 
@@ -74,6 +76,9 @@ if (require.main === module) {
         }
         case 'cancel':
           cancels.get(request.id)?.abort();
+          return;
+        case 'forget':
+          clients.transactions.forget(request.key);
           return;
         case 'metrics':
           void registry.getMetricsAsJSON().then((value) => reply({ type: 'result', id: request.id, value }));

@@ -1,9 +1,8 @@
 /**
- * The worker's engines (src/worker/engine.ts), seen from the worker: each batch goes to the engine
- * its lane was given, new lanes going to the engine with the fewest, so that a lane's
- * transactional producer lives in one process and is not fenced back and forth between them; an
- * attempt's cancellation follows it; an engine that dies fails its calls (Temporal retries them)
- * and is started again.
+ * The worker's engines (src/worker/engine.ts), seen from the worker: each batch goes to the least
+ * busy engine, its lane staying where it was while that engine is as idle as any (a lane's
+ * transactional producer is then not fenced back and forth); an attempt's cancellation follows
+ * it; an engine that dies fails its calls (Temporal retries them) and is started again.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -20,7 +19,7 @@ import { sleep } from '../process/wait';
 import type { EngineOperation, EngineReply, EngineRequest, SerializedFailure } from './engine';
 
 const ENGINE_ENTRY = join(__dirname, 'engine.js');
-/** A key unused this long may go to another engine: its bridge has moved on to other lanes. */
+/** A key unused this long is forgotten: its bridge has moved on to other lanes. */
 const AFFINITY_IDLE_MS = 5 * 60_000;
 
 /** An engine's call could not complete because the engine went away; Temporal retries the attempt. */
@@ -33,14 +32,17 @@ interface Engine {
   child: ChildProcess;
   ready: Promise<void>;
   calls: Map<number, { resolve: (value: unknown) => void; reject: (err: unknown) => void }>;
+  /** Batches and summaries under way in it (calls, not questions). */
+  working: number;
   restarts: number;
 }
 
 export class EnginePool {
   private readonly engines: Engine[] = [];
-  /** Which engine each key's calls go to, and when it was last used (see engineFor). */
+  /** Which engine each key's calls go to now, and when it was last used (see engineFor). */
   private readonly affinities = new Map<string, { engine: number; lastUsedMs: number }>();
   private nextId = 0;
+  private laneMoves = 0;
   private closing = false;
 
   constructor(
@@ -81,7 +83,10 @@ export class EnginePool {
   private laneMetrics(): string {
     const counts = this.keysPerEngine();
     const lines = counts.map((n, engine) => `lp_worker_engine_lanes{engine="${engine}"} ${n}`);
-    return `# HELP lp_worker_engine_lanes Lanes whose batches each engine runs (a lane stays on its engine while it is used)\n# TYPE lp_worker_engine_lanes gauge\n${lines.join('\n')}\n`;
+    return (
+      `# HELP lp_worker_engine_lanes Lanes whose batches each engine runs now\n# TYPE lp_worker_engine_lanes gauge\n${lines.join('\n')}\n` +
+      `# HELP lp_worker_lane_moves_total Lanes moved to a less busy engine between two of their batches\n# TYPE lp_worker_lane_moves_total counter\nlp_worker_lane_moves_total ${this.laneMoves}\n`
+    );
   }
 
   /** Each dependency true when every engine has it, and the worker itself (`own`). */
@@ -121,6 +126,7 @@ export class EnginePool {
       child,
       ready: new Promise<void>((resolve, reject) => ((markReady = resolve), (markFailed = reject))),
       calls: new Map(),
+      working: 0,
       restarts,
     };
     engine.ready.catch(() => undefined);
@@ -152,25 +158,38 @@ export class EnginePool {
   }
 
   /**
-   * The engine of a key (a lane): the one it was given first, while it keeps being used, so that
-   * its transactional producer lives in one engine; a new key goes to the engine with the fewest.
-   * (A hash of the key put 5 of a bridge's 8 lanes on one engine and left the other half idle.)
+   * The engine of a key (a lane): the least busy one, keeping the key where it was while that
+   * engine is as idle as any, so that a lane's transactional producer mostly lives in one engine.
+   * A key moves only between its calls (a lane runs one batch at a time): its old engine drops
+   * the lane's producer, and the new one's fences whatever of it was left, as a retry's does.
+   * (A hash of the key put 5 of a bridge's 8 lanes on one engine; fixed places left an engine
+   * idle while the other finished the last batches of an input.)
    */
   private engineFor(key: string): Engine {
     const now = Date.now();
     let affinity = this.affinities.get(key);
     if (!affinity) {
       this.forgetIdleKeys(now);
-      affinity = { engine: this.leastAssigned(), lastUsedMs: now };
+      affinity = { engine: this.idlest(), lastUsedMs: now };
       this.affinities.set(key, affinity);
+    } else if (this.engines[affinity.engine]!.working > Math.min(...this.engines.map((e) => e.working))) {
+      this.send(this.engines[affinity.engine]!, { type: 'forget', key });
+      affinity.engine = this.idlest();
+      this.laneMoves++;
     }
     affinity.lastUsedMs = now;
     return this.engines[affinity.engine]!;
   }
 
-  private leastAssigned(): number {
-    const counts = this.keysPerEngine();
-    return counts.indexOf(Math.min(...counts));
+  /** The engine with the fewest calls under way, and of those the one with the fewest keys. */
+  private idlest(): number {
+    const keys = this.keysPerEngine();
+    let best = 0;
+    for (let i = 1; i < this.engines.length; i++) {
+      const [a, b] = [this.engines[i]!, this.engines[best]!];
+      if (a.working < b.working || (a.working === b.working && keys[i]! < keys[best]!)) best = i;
+    }
+    return best;
   }
 
   private keysPerEngine(): number[] {
@@ -185,6 +204,15 @@ export class EnginePool {
 
   private async call(key: string, op: EngineOperation, args: unknown[]): Promise<never> {
     const engine = this.engineFor(key);
+    engine.working++;
+    try {
+      return await this.callOn(engine, op, args);
+    } finally {
+      engine.working--;
+    }
+  }
+
+  private async callOn(engine: Engine, op: EngineOperation, args: unknown[]): Promise<never> {
     await engine.ready;
     const signal = currentCancellation();
     const id = this.nextId++;
@@ -213,6 +241,7 @@ export class EnginePool {
    */
   private send(engine: Engine, request: EngineRequest): void {
     const fail = () => {
+      if (!('id' in request)) return;
       const pending = engine.calls.get(request.id);
       engine.calls.delete(request.id);
       pending?.reject(new EngineGoneError(`Worker engine ${engine.index} is not running; the call is retried.`, { retriable: true }));
