@@ -60,9 +60,10 @@ export class EnginePool {
   /** The activities the worker registers, each run by the engine its key hashes to. */
   activities() {
     return {
-      processRanges: (spec: BatchSpec, processedAtMs: number = spec.cutAtMs) => this.call(spec.lane?.id ?? spec.batchId, 'processRanges', [spec, processedAtMs]),
-      handleBatch: (meta: LegacyBatchMeta, blob: Uint8Array, processedAtMs: number) => this.call(meta.batchId, 'handleBatch', [meta, blob, processedAtMs]),
-      publishSummary: (tickMs: number, windowSeconds: number) => this.call('summaries', 'publishSummary', [tickMs, windowSeconds]),
+      // Keyed by the lane's id, which is its transactional id: the key an engine forgets when the lane moves.
+      processRanges: (spec: BatchSpec, processedAtMs: number = spec.cutAtMs) => this.call(spec.lane?.id ?? spec.batchId, 'processRanges', [spec, processedAtMs], { movable: true }),
+      handleBatch: (meta: LegacyBatchMeta, blob: Uint8Array, processedAtMs: number) => this.call(meta.batchId, 'handleBatch', [meta, blob, processedAtMs], { movable: false }),
+      publishSummary: (tickMs: number, windowSeconds: number) => this.call('summaries', 'publishSummary', [tickMs, windowSeconds], { movable: false }),
     } as const;
   }
 
@@ -160,19 +161,20 @@ export class EnginePool {
   /**
    * The engine of a key (a lane): the least busy one, keeping the key where it was while that
    * engine is as idle as any, so that a lane's transactional producer mostly lives in one engine.
-   * A key moves only between its calls (a lane runs one batch at a time): its old engine drops
-   * the lane's producer, and the new one's fences whatever of it was left, as a retry's does.
+   * A lane runs one batch at a time, so it moves between its calls: its old engine drops the
+   * lane's producer, and the new one's fences whatever of it was left (an attempt that timed out
+   * and still runs there included), as a retry's does.
    * (A hash of the key put 5 of a bridge's 8 lanes on one engine; fixed places left an engine
    * idle while the other finished the last batches of an input.)
    */
-  private engineFor(key: string): Engine {
+  private engineFor(key: string, movable: boolean): Engine {
     const now = Date.now();
     let affinity = this.affinities.get(key);
     if (!affinity) {
       this.forgetIdleKeys(now);
       affinity = { engine: this.idlest(), lastUsedMs: now };
       this.affinities.set(key, affinity);
-    } else if (this.engines[affinity.engine]!.working > Math.min(...this.engines.map((e) => e.working))) {
+    } else if (movable && this.engines[affinity.engine]!.working > Math.min(...this.engines.map((e) => e.working))) {
       this.send(this.engines[affinity.engine]!, { type: 'forget', key });
       affinity.engine = this.idlest();
       this.laneMoves++;
@@ -202,8 +204,13 @@ export class EnginePool {
     for (const [key, { lastUsedMs }] of this.affinities) if (now - lastUsedMs > AFFINITY_IDLE_MS) this.affinities.delete(key);
   }
 
-  private async call(key: string, op: EngineOperation, args: unknown[]): Promise<never> {
-    const engine = this.engineFor(key);
+  /**
+   * `movable`: whether the key is the transactional id of the producer its calls use, so that the
+   * key can move to another engine (which forgets it by that id); a summary's or a first
+   * hand-off batch's key is not, and stays where it was first put.
+   */
+  private async call(key: string, op: EngineOperation, args: unknown[], options: { movable: boolean }): Promise<never> {
+    const engine = this.engineFor(key, options.movable);
     engine.working++;
     try {
       return await this.callOn(engine, op, args);
