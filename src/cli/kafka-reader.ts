@@ -1,6 +1,6 @@
 /** Kafka for the read-only operator commands (dlq, reconcile): quick to say it is down, and one sentence when it is. */
 import type { Admin, Kafka } from 'kafkajs';
-import { createKafka } from '../clients/kafka';
+import { createKafka, kafkaAddress } from '../clients/kafka';
 import { RangeReader } from '../clients/range-reader';
 import type { Config } from '../config';
 import { describeError, PipelineError } from '../errors';
@@ -32,5 +32,5 @@ export async function connectKafkaReader(config: Config, clientId: string): Prom
 export function kafkaFailure(err: unknown, config: Config, what: string): PipelineError {
   if (err instanceof PipelineError) return err;
   const message = err instanceof Error ? err.message : describeError(err);
-  return new PipelineError(`Could not ${what} at ${config.kafka.brokers.join(',')}: ${message.replace(/\.$/, '')}.`, { cause: err, retriable: true });
+  return new PipelineError(`Could not ${what} at ${kafkaAddress(config.kafka)}: ${message.replace(/\.$/, '')}.`, { cause: err, retriable: true });
 }

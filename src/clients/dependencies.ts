@@ -2,7 +2,7 @@
 import { isGrpcServiceError } from '@temporalio/client';
 import type { Config } from '../config';
 import { LOCAL_STACK_HINT, type Dependency } from './availability';
-import { probeKafka } from './kafka';
+import { kafkaAddress, probeKafka } from './kafka';
 import { probeRedis, redisAddress } from './redis';
 import { probeTemporal } from './temporal';
 
@@ -10,7 +10,7 @@ export function kafkaDependency(config: Pick<Config, 'kafka'>): Dependency {
   return {
     name: 'kafka',
     label: 'Kafka',
-    address: config.kafka.brokers.join(','),
+    address: kafkaAddress(config.kafka),
     hint: LOCAL_STACK_HINT,
     probe: () => probeKafka(config.kafka),
     refused: (err) => causes(err).some((e) => e.name === 'KafkaJSSASLAuthenticationError'),

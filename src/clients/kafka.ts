@@ -16,6 +16,11 @@ export interface KafkaClientOptions {
   retries?: number;
 }
 
+/** Where Kafka is, for messages: its bootstrap brokers. */
+export function kafkaAddress(config: Pick<KafkaConfig, 'brokers'>): string {
+  return config.brokers.join(',');
+}
+
 export function createKafka(config: KafkaConfig, options: KafkaClientOptions = {}): Kafka {
   const settings: KafkajsConfig = {
     clientId: options.clientId ?? config.clientId,

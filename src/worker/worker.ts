@@ -8,6 +8,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import type { Admin } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { checkRedisKeepsKeys, warnAboutHorizons } from '../clients/horizons';
+import { kafkaAddress } from '../clients/kafka';
 import { redisAddress, type RedisClient } from '../clients/redis';
 import { ensureSearchAttributes } from '../clients/search-attributes';
 import type { Tracing } from '../clients/tracing';
@@ -61,7 +62,7 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
   };
   try {
     await admin.connect();
-    const kafkaUp = watchKafka(admin, config.kafka.brokers.join(','), logger, closing.signal);
+    const kafkaUp = watchKafka(admin, kafkaAddress(config.kafka), logger, closing.signal);
     await checkRedisKeepsKeys(redis, redisAddress(config.redis), logger);
     const dlqLimit = await deadLetterTopicLimit(kafka, config.kafka.inputTopic);
     await ensureTopics(kafka, [config.kafka.outputTopic, { topic: config.kafka.dlqTopic, maxMessageBytes: dlqLimit }]);
