@@ -12,6 +12,7 @@ import { createKafka } from '../clients/kafka';
 import { RangeReader } from '../clients/range-reader';
 import { ReplayLog } from '../clients/replay-log';
 import { createRedis, redisCommandTimeoutMs, type RedisClient } from '../clients/redis';
+import { installFastProduceEncoding } from '../clients/produce-encoding';
 import { LaneTransactions } from '../clients/transactions';
 import type { Config } from '../config';
 import { createInsightsStore, type InsightsStore } from '../insights/store';
@@ -39,6 +40,8 @@ export interface WorkerClients {
 
 /** The clients, not yet connected (the admin connects on first use or with admin.connect()). */
 export function createWorkerClients(config: Config, logger: Logger): WorkerClients {
+  // The worker publishes every record: its produce requests are encoded in one pass.
+  installFastProduceEncoding();
   const kafka = createKafka(config.kafka, { logger });
   const admin = kafka.admin();
   const redis = createRedis(config.redis, { commandTimeoutMs: redisCommandTimeoutMs(config) });
