@@ -7,6 +7,8 @@
  * It answers its parent over IPC (messages below) and leaves with it: when the parent is gone,
  * even SIGKILLed, the IPC channel closes and the engine exits at once.
  */
+// First: it must be loaded before kafkajs (see there).
+import { linearGroupingInstalled } from '../clients/kafkajs-grouping';
 import { ApplicationFailure } from '@temporalio/common';
 import { loadConfig } from '../config';
 import { createTracing, withRemoteParent } from '../clients/tracing';
@@ -52,6 +54,7 @@ if (require.main === module) {
   runMain(async () => {
     const config = loadConfig();
     const logger = createLogger('worker', config).child({ engine: config.worker.processIndex });
+    if (!linearGroupingInstalled()) logger.warn('kafkajs was loaded before its linear grouping: publishing works, with more CPU per record.');
     process.on('disconnect', () => process.exit(1));
     const registry = createRegistry('worker', { processMetricsPrefix: 'lp_engine_' });
     // The age of the latest summary is the parent's to compute, over all engines.

@@ -3,6 +3,8 @@
  * Started before Kafka, Temporal or Redis answer, it says which does not and waits for them. On a
  * machine with several CPUs its batches run in one engine process per CPU (src/worker/pool.ts).
  */
+// First: it must be loaded before kafkajs (see there).
+import { linearGroupingInstalled } from '../clients/kafkajs-grouping';
 import { Runtime } from '@temporalio/worker';
 import { Dependencies } from '../clients/availability';
 import { kafkaDependency, redisDependency, temporalDependency } from '../clients/dependencies';
@@ -22,6 +24,7 @@ import { startPipelineWorker, type RunningWorker } from './worker';
 runMain(async () => {
   const config = loadConfig();
   const logger = createLogger('worker', config);
+  if (!linearGroupingInstalled()) logger.warn('kafkajs was loaded before its linear grouping: publishing works, with more CPU per record.');
   const sdkMetricsPort = await freePort();
   Runtime.install({
     logger: temporalRuntimeLogger(logger),

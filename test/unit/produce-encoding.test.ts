@@ -1,9 +1,15 @@
 /**
  * The worker's produce encoding (src/clients/produce-encoding.ts) against kafkajs's own: the same
- * bytes for every request it takes, and kafkajs's encoder for the ones it does not.
+ * bytes for every request it takes, and kafkajs's encoder for the ones it does not. And its
+ * grouping by partition (src/clients/kafkajs-grouping.ts) against kafkajs's.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import Module from 'node:module';
 import fc from 'fast-check';
+import { groupMessagesPerPartition } from '../../src/clients/kafkajs-grouping';
+import { FastJavaCompatiblePartitioner } from '../../src/clients/partitioner';
 import { encodable, encodeProduceRequest, installFastProduceEncoding, type ProduceArgs } from '../../src/clients/produce-encoding';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -75,5 +81,34 @@ describe('produce encoding', () => {
       assert.ok(routed.buffer.equals(theirs.buffer));
     }
     assert.ok((await atFixedTime(() => produceDefinition.protocol({ version: 7 })(plain).request.encode())).buffer.equals(await atFixedTime(async () => encodeProduceRequest(plain))));
+  });
+});
+
+describe('linear grouping of a send by partition', () => {
+  /** kafkajs's own grouping, compiled afresh: the one in require.cache may be ours. */
+  function kafkajsGrouping(): typeof groupMessagesPerPartition {
+    const path = require.resolve('kafkajs/src/producer/groupMessagesPerPartition.js');
+    const original = new Module(path);
+    (original as unknown as { _compile(source: string, filename: string): void })._compile(readFileSync(path, 'utf8'), path);
+    return original.exports as typeof groupMessagesPerPartition;
+  }
+
+  it('groups as kafkajs does', () => {
+    const theirs = kafkajsGrouping();
+    fc.assert(
+      fc.property(fc.nat(8), fc.array(fc.record({ key: fc.option(fc.string({ maxLength: 8 }), { nil: null }), value: fc.string({ maxLength: 4 }), partition: fc.option(fc.nat(7), { nil: undefined }) }), { maxLength: 60 }), (count, messages) => {
+        const partitionMetadata = Array.from({ length: count }, (_, i) => ({ partitionId: i, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 }));
+        // A partitioner each: a key-less record's partition depends on how many came before.
+        const args = () => ({ topic: 't', partitionMetadata, messages, partitioner: FastJavaCompatiblePartitioner() });
+        assert.deepEqual(groupMessagesPerPartition(args()), theirs(args()));
+      }),
+    );
+  });
+
+  it('takes kafkajs\'s place when it is loaded first', () => {
+    const script = `require(${JSON.stringify(require.resolve('../../src/clients/kafkajs-grouping'))}); require('kafkajs'); process.stdout.write(String(require(${JSON.stringify(require.resolve('../../src/clients/kafkajs-grouping'))}).linearGroupingInstalled()))`;
+    assert.equal(execFileSync(process.execPath, ['-e', script], { cwd: process.cwd(), encoding: 'utf8' }), 'true');
+    const late = `require('kafkajs'); process.stdout.write(String(require(${JSON.stringify(require.resolve('../../src/clients/kafkajs-grouping'))}).linearGroupingInstalled()))`;
+    assert.equal(execFileSync(process.execPath, ['-e', late], { cwd: process.cwd(), encoding: 'utf8' }), 'false');
   });
 });
