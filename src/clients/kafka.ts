@@ -85,6 +85,32 @@ export function createCluster(kafka: Kafka): KafkajsCluster {
   return factory({ metadataMaxAge: 300_000, allowAutoTopicCreation: false, isolationLevel: READ_COMMITTED });
 }
 
+/**
+ * A cluster of kafkajs's and its one connect(), shared by whoever needs the cluster connected; a
+ * connect that failed is made again by the next caller.
+ */
+export class ClusterConnection {
+  readonly cluster: KafkajsCluster;
+  private connecting: Promise<void> | undefined;
+
+  constructor(kafka: Kafka) {
+    this.cluster = createCluster(kafka);
+  }
+
+  connect(): Promise<void> {
+    this.connecting ??= this.cluster.connect().catch((err: unknown) => {
+      this.connecting = undefined;
+      throw err;
+    });
+    return this.connecting;
+  }
+
+  async close(): Promise<void> {
+    if (this.connecting) await this.cluster.disconnect().catch(() => undefined);
+    this.connecting = undefined;
+  }
+}
+
 /** kafkajs's isolation level for fetches and offset lookups that see only committed transactions. */
 const READ_COMMITTED = 1;
 

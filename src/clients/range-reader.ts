@@ -13,7 +13,7 @@ import { CancelledError, kafkaErrorType, PipelineError } from '../errors';
 import type { OffsetRange } from '../domain/batch';
 import type { BatchRecord } from '../domain/types';
 import { retry } from '../process/retry';
-import { createCluster, type KafkajsCluster, type KafkajsPartitionData, type KafkajsRecord } from './kafka';
+import { ClusterConnection, type KafkajsCluster, type KafkajsPartitionData, type KafkajsRecord } from './kafka';
 
 /** A record of a range, or the place of one Kafka deleted (retention) before it was read. */
 export interface RangeRecord extends BatchRecord {
@@ -49,21 +49,29 @@ export interface Cursor {
 }
 
 export class RangeReader {
-  private readonly cluster: KafkajsCluster;
-  private connected: Promise<void> | undefined;
+  private readonly connection: ClusterConnection;
   /** Bytes per record in each partition's last response (by `topic:partition`), for the size of what is left of a range. */
   private readonly recordBytes = new Map<string, number>();
   /** Records the broker sent, in a range or not: what the reader decoded. */
   recordsFetched = 0;
 
   constructor(kafka: Kafka) {
-    this.cluster = createCluster(kafka);
+    this.connection = new ClusterConnection(kafka);
+  }
+
+  private get cluster(): KafkajsCluster {
+    return this.connection.cluster;
+  }
+
+  /** Connects and learns the topic's partitions now, so that the first read does not wait for it. */
+  async prepare(topic: string): Promise<void> {
+    await this.connection.connect();
+    await this.cluster.addTargetTopic(topic);
   }
 
   /** The records of `ranges`, in chunks; see the module comment. */
   async *read(topic: string, ranges: readonly Omit<OffsetRange, 'incarnation'>[], options: { chunkBytes: number; signal?: AbortSignal }): AsyncGenerator<RangeRecord[]> {
-    await this.connect();
-    await this.cluster.addTargetTopic(topic);
+    await this.prepare(topic);
     const cursors: Cursor[] = ranges.map((range) => ({ range, next: BigInt(range.from), end: BigInt(range.to), buffered: [] }));
     let chunk: RangeRecord[] = [];
     let chunkBytes = 0;
@@ -90,29 +98,19 @@ export class RangeReader {
    * read_committed readers may see), by partition; the topic's partitions as its metadata says.
    */
   async offsets(topic: string, which: 'earliest' | 'stable'): Promise<Map<number, bigint>> {
-    await this.connect();
-    await this.cluster.addTargetTopic(topic);
+    await this.prepare(topic);
     const partitions = await this.partitionsOf(topic);
     const [offsets] = await this.cluster.fetchTopicsOffset([{ topic, partitions: partitions.map((partition) => ({ partition })), fromBeginning: which === 'earliest' }]);
     return new Map((offsets?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
   }
 
-  async close(): Promise<void> {
-    if (this.connected) await this.cluster.disconnect().catch(() => undefined);
-    this.connected = undefined;
+  close(): Promise<void> {
+    return this.connection.close();
   }
 
   private async partitionsOf(topic: string): Promise<number[]> {
     await this.cluster.refreshMetadata();
     return this.cluster.findTopicPartitionMetadata(topic).map((p) => p.partitionId);
-  }
-
-  private connect(): Promise<void> {
-    this.connected ??= this.cluster.connect().catch((err: unknown) => {
-      this.connected = undefined;
-      throw err;
-    });
-    return this.connected;
   }
 
   /**

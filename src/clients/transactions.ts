@@ -11,7 +11,7 @@
  */
 import type { Kafka, Message, PartitionMetadata, Producer, Transaction } from 'kafkajs';
 import type { Logger } from '../log';
-import { createCluster, type KafkajsCluster } from './kafka';
+import { ClusterConnection, type KafkajsCluster } from './kafka';
 import { byPartition, type PartitionsOf } from './partitioned-send';
 import { FastJavaCompatiblePartitioner } from './partitioner';
 import { fetchStableOffset } from './stable-offsets';
@@ -48,8 +48,7 @@ export class LaneTransactions {
   private readonly entries = new Map<string, Entry>();
   private readonly sweeper: NodeJS.Timeout;
   /** Where marks are read: the group coordinators, through kafkajs's internal cluster. */
-  private readonly cluster: KafkajsCluster;
-  private clusterConnected: Promise<void> | undefined;
+  private readonly connection: ClusterConnection;
 
   constructor(
     private readonly kafka: Kafka,
@@ -57,7 +56,16 @@ export class LaneTransactions {
     private readonly options: LaneTransactionsOptions,
   ) {
     this.sweeper = setInterval(() => void this.closeIdle(), Math.max(1_000, options.idleMs / 2)).unref();
-    this.cluster = createCluster(kafka);
+    this.connection = new ClusterConnection(kafka);
+  }
+
+  private get cluster(): KafkajsCluster {
+    return this.connection.cluster;
+  }
+
+  /** Connects and learns the topics' partitions now, so that the first publish does not wait for it. */
+  async prepare(topics: readonly string[]): Promise<void> {
+    for (const topic of topics) await this.partitionsOf(topic);
   }
 
   /**
@@ -148,7 +156,7 @@ export class LaneTransactions {
     clearInterval(this.sweeper);
     const entries = [...this.entries.values()];
     this.entries.clear();
-    await Promise.allSettled([...entries.map((e) => e.producer.disconnect()), this.clusterConnected && this.cluster.disconnect()]);
+    await Promise.allSettled([...entries.map((e) => e.producer.disconnect()), this.connection.close()]);
   }
 
   /**
@@ -156,13 +164,13 @@ export class LaneTransactions {
    * mark committed by a transaction that has just completed is counted, not the one before it.
    */
   private async readMark(laneId: string, anchorTopic: string): Promise<bigint> {
-    await this.connectCluster();
+    await this.connection.connect();
     return fetchStableOffset(this.cluster, laneId, anchorTopic, 0);
   }
 
   /** A topic's partitions, from metadata refreshed when the topic is new to it or has none. */
   private async partitionsOf(topic: string): Promise<PartitionMetadata[]> {
-    await this.connectCluster();
+    await this.connection.connect();
     await this.cluster.addTargetTopic(topic);
     let partitions = this.cluster.findTopicPartitionMetadata(topic);
     if (partitions.length === 0) {
@@ -170,14 +178,6 @@ export class LaneTransactions {
       partitions = this.cluster.findTopicPartitionMetadata(topic);
     }
     return partitions;
-  }
-
-  private connectCluster(): Promise<void> {
-    this.clusterConnected ??= this.cluster.connect().catch((err: unknown) => {
-      this.clusterConnected = undefined;
-      throw err;
-    });
-    return this.clusterConnected;
   }
 
   private newEntry(laneId: string): Entry {

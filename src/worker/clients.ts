@@ -35,6 +35,8 @@ export interface WorkerClients {
   replayLog: ReplayLog;
   transactions: LaneTransactions;
   store: InsightsStore;
+  /** Connects the reader and the lanes' cluster before the first batch needs them; a failure leaves it to that batch. */
+  prepare(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -59,6 +61,9 @@ export function createWorkerClients(config: Config, logger: Logger): WorkerClien
     replayLog: new ReplayLog(reader, admin),
     transactions,
     store: createInsightsStore(redis, config),
+    prepare: async () => {
+      await Promise.all([reader.prepare(config.kafka.inputTopic), transactions.prepare([config.kafka.outputTopic, config.kafka.dlqTopic])]);
+    },
     close: async () => {
       await Promise.allSettled([transactions.close(), reader.close(), admin.disconnect(), redis.quit().catch(() => redis.disconnect())]);
     },

@@ -63,6 +63,7 @@ if (require.main === module) {
     const tracing = createTracing(config, 'worker');
     const clients = createWorkerClients(config, logger);
     await clients.admin.connect();
+    void clients.prepare().catch((err: unknown) => logger.debug({ err }, 'Could not connect ahead of the first batch; it will'));
     const work = createWorkerWork(clients, config, metrics);
     const cancels = new Map<number, AbortController>();
     const reply = (message: EngineReply) => process.send?.(message);
