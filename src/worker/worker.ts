@@ -82,7 +82,10 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
       ...tracingOptions(options.tracing),
       activities: pool ? { ...pool.activities(), ...createWorkerReplayActivities(clients, config, metrics) } : createWorkerActivities(clients, config, metrics),
       maxConcurrentLocalActivityExecutions: config.worker.maxConcurrentBatches,
-      maxConcurrentWorkflowTaskExecutions: Math.max(2, config.worker.maxConcurrentBatches),
+      // A batch's workflow task stays open while its local activity runs. With as many task slots
+      // as batches, fewer batches ran than allowed (3 of 4 in a trace), and a waiting batch's task
+      // was picked up only when a slot freed, up to 1.5 s after its start at full load.
+      maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentBatches * 2 + 2,
       // A batch workflow never returns to its worker (it completes in its first task), so most
       // pollers belong on the normal queue, not on the sticky one that the default favours 4:1.
       maxConcurrentWorkflowTaskPolls: 10,
