@@ -12,6 +12,7 @@
  *   notice is fenced by the next attempt's producer.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { encodeProduceRequest } from '../clients/produce-encoding';
 import type { RangeReader, RangeRecord } from '../clients/range-reader';
 import { linkRecordTraces, outputTraceparent } from '../clients/tracing';
 import type { LaneTransactions, Outgoing } from '../clients/transactions';
@@ -222,6 +223,22 @@ export function transformForOutput(value: Uint8Array | null, ctx: Omit<Transform
     };
   }
   return { ok: true, login: outcome.login, json, bytes };
+}
+
+/**
+ * A chunk's work between reading and publishing, without its I/O: the rules, the aggregates, the
+ * outputs and their produce request's bytes. A worker engine runs it on generated records when it
+ * starts (src/worker/warm-up.ts), so that its first batches run compiled code. Returns the bytes
+ * encoded.
+ */
+export function rehearseChunk(config: Pick<Config, 'kafka' | 'aggregates'>, rules: RuleSettings, records: readonly RangeRecord[]): number {
+  const ctx = { batchId: 'rehearsal', topic: config.kafka.inputTopic, lane: { id: 'rehearsal', seq: 1 }, anchorTopic: config.kafka.inputTopic, processedAtMs: Date.now(), signal: new AbortController().signal };
+  const transformed = transformChunk(records, ctx, rules);
+  const aggregates = aggregateLogins(transformed.logins.map((l) => l.login), config.aggregates, ctx.processedAtMs);
+  countByReason(transformed.deadLetters);
+  const messages = outgoing(ctx, config, transformed).map((o) => o.message);
+  const request = encodeProduceRequest({ acks: -1, timeout: 30_000, transactionalId: ctx.lane.id, producerId: 0, producerEpoch: 0, topicData: [{ topic: config.kafka.outputTopic, partitions: [{ partition: 0, firstSequence: 0, messages }] }] });
+  return request.length + aggregates.deltas.length;
 }
 
 function deadLetterEverything(records: readonly RangeRecord[], error: string): Transformed {

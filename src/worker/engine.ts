@@ -16,6 +16,7 @@ import { createLogger } from '../log';
 import { createRegistry, createWorkerMetrics } from '../metrics';
 import { runMain } from '../process/main';
 import { createWorkerClients, createWorkerWork, type WorkerWork } from './clients';
+import { warmUp } from './warm-up';
 
 /** The work an engine does, by name, with its arguments but the cancellation signal. */
 export type EngineOperation = 'processRanges' | 'handleBatch' | 'publishSummary';
@@ -64,6 +65,7 @@ if (require.main === module) {
     const clients = createWorkerClients(config, logger);
     await clients.admin.connect();
     void clients.prepare().catch((err: unknown) => logger.debug({ err }, 'Could not connect ahead of the first batch; it will'));
+    logger.debug({ ms: Math.round(warmUp(config)) }, 'Rehearsed the record path');
     const work = createWorkerWork(clients, config, metrics);
     const cancels = new Map<number, AbortController>();
     const reply = (message: EngineReply) => process.send?.(message);
