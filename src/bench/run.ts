@@ -151,9 +151,13 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     log(`  p50 ${steady.p50_ms} ms, p99 ${steady.p99_ms} ms, ${steady.workflows_per_s} workflows/s, CPU ${JSON.stringify(steady.cpu_cores)}`);
 
     log(`Steady: ${options.rate} records/s for ${options.steadySeconds} s on ${options.widePartitions} partitions…`);
-    const wideBridge = launch('lib/src/bridge/main.js', serviceEnvironment({ ...env, INPUT_TOPIC: wideTopic, KAFKA_GROUP_ID: `${id}-wide-group` }), 'Bridge running');
+    const wideGroup = `${id}-wide-group`;
+    const wideBridge = launch('lib/src/bridge/main.js', serviceEnvironment({ ...env, INPUT_TOPIC: wideTopic, KAFKA_GROUP_ID: wideGroup }), 'Bridge running');
     services.push(wideBridge);
     await alive(wideBridge.running, services);
+    // A steady state: records come once the bridge owns its partitions ("Bridge running" comes
+    // before its group's first join, which the first records waited for, up to a second).
+    await groupJoined(kafka, wideGroup, services);
     const wide = await steadyPhase(kafka, config, wideTopic, { ...options, partitions: options.widePartitions }, { bridge: wideBridge, worker, services, outputs: index });
     log(`  p50 ${wide.p50_ms} ms, p99 ${wide.p99_ms} ms, ${wide.workflows_per_s} workflows/s`);
 
