@@ -126,7 +126,9 @@ export function encodeProduceRequest(args: ProduceArgs): Buffer {
   const now = Date.now();
   const transactionalId = args.transactionalId ?? null;
   const producerId = Long.fromValue(args.producerId ?? Long.fromInt(-1));
-  const sizes = measure(args);
+  // A chunk's logins share one headers object: flattened once per request.
+  const headers = new Map<object, unknown[]>();
+  const sizes = measure(args, headers);
   const out = new Writer(Buffer.allocUnsafe(sizes.total));
   out.string(transactionalId);
   out.int16(args.acks);
@@ -156,7 +158,7 @@ export function encodeProduceRequest(args: ProduceArgs): Buffer {
       out.int16(args.producerEpoch ?? 0);
       out.int32(firstSequence ?? 0);
       out.int32(messages.length);
-      for (let i = 0; i < messages.length; i++) writeRecord(out, messages[i]!, i, sizes.bodies[record++]!);
+      for (let i = 0; i < messages.length; i++) writeRecord(out, messages[i]!, i, sizes.bodies[record++]!, headers);
       out.buf.writeUInt32BE(crc32C(out.buf.subarray(bodyAt, out.offset)), crcAt);
     }
   }
@@ -171,7 +173,7 @@ interface Sizes {
   bodies: Int32Array;
 }
 
-function measure(args: ProduceArgs): Sizes {
+function measure(args: ProduceArgs, headers: HeadersCache): Sizes {
   let total = stringSize(args.transactionalId ?? null) + 2 + 4 + 4;
   const batches: number[] = [];
   let count = 0;
@@ -183,7 +185,7 @@ function measure(args: ProduceArgs): Sizes {
     for (const { messages } of partitions) {
       let records = 0;
       for (let i = 0; i < messages.length; i++) {
-        const body = recordBodySize(messages[i]!, i);
+        const body = recordBodySize(messages[i]!, i, headers);
         bodies[record++] = body;
         records += varIntSize(body) + body;
       }
@@ -195,23 +197,23 @@ function measure(args: ProduceArgs): Sizes {
   return { total, batches, bodies };
 }
 
-function recordBodySize(message: ProduceMessage, offsetDelta: number): number {
+function recordBodySize(message: ProduceMessage, offsetDelta: number, cache: HeadersCache): number {
   // attributes (1), timestampDelta 0 as a varlong (1)
   let size = 2 + varIntSize(offsetDelta) + bytesSize(message.key) + bytesSize(message.value);
-  const headers = flatHeaders(message.headers);
+  const headers = flatHeaders(message.headers, cache);
   size += varIntSize(headers.length / 2);
   for (let i = 0; i < headers.length; i += 2) size += bytesSize(headers[i]) + bytesSize(headers[i + 1]);
   return size;
 }
 
-function writeRecord(out: Writer, message: ProduceMessage, offsetDelta: number, bodySize: number): void {
+function writeRecord(out: Writer, message: ProduceMessage, offsetDelta: number, bodySize: number, cache: HeadersCache): void {
   out.varInt(bodySize);
   out.int8(0);
   out.int8(0);
   out.varInt(offsetDelta);
   out.bytes(message.key);
   out.bytes(message.value);
-  const headers = flatHeaders(message.headers);
+  const headers = flatHeaders(message.headers, cache);
   out.varInt(headers.length / 2);
   for (let i = 0; i < headers.length; i += 2) {
     out.bytes(headers[i]);
@@ -220,12 +222,14 @@ function writeRecord(out: Writer, message: ProduceMessage, offsetDelta: number, 
 }
 
 const NO_HEADERS: unknown[] = [];
-const flattened = new WeakMap<object, unknown[]>();
 
-/** A message's headers as [key, value, key, value…], an array value as repeated keys (as kafkajs does); shared headers objects are flattened once. */
-function flatHeaders(headers: Record<string, unknown> | undefined): unknown[] {
+/** Headers objects flattened during one request's encoding (not longer: a caller may change one between sends). */
+type HeadersCache = Map<object, unknown[]>;
+
+/** A message's headers as [key, value, key, value…], an array value as repeated keys (as kafkajs does). */
+function flatHeaders(headers: Record<string, unknown> | undefined, cache: HeadersCache): unknown[] {
   if (!headers) return NO_HEADERS;
-  let flat = flattened.get(headers);
+  let flat = cache.get(headers);
   if (flat) return flat;
   flat = [];
   for (const key of Object.keys(headers)) {
@@ -233,7 +237,7 @@ function flatHeaders(headers: Record<string, unknown> | undefined): unknown[] {
     if (Array.isArray(value)) for (const v of value) flat.push(key, v);
     else flat.push(key, value);
   }
-  flattened.set(headers, flat);
+  cache.set(headers, flat);
   return flat;
 }
 

@@ -65,6 +65,16 @@ describe('produce encoding', () => {
     );
   });
 
+  it('encodes a headers object changed between two requests as it is at each', async () => {
+    const headers: Record<string, string> = { type: 'login' };
+    const args: ProduceArgs = { acks: -1, timeout: 1_000, topicData: [{ topic: 'out', partitions: [{ partition: 0, messages: [{ key: 'a', value: '1', headers }, { key: 'b', value: '2', headers }] }] }] };
+    for (const value of ['login', 'dead-letter']) {
+      headers.type = value;
+      const theirs = await atFixedTime(() => kafkajsVersions[0]!(args).encode());
+      assert.ok((await atFixedTime(async () => encodeProduceRequest(args))).equals(theirs.buffer));
+    }
+  });
+
   it('once installed, encodes through kafkajs the same bytes, and leaves to kafkajs what it does not cover', async () => {
     installFastProduceEncoding();
     installFastProduceEncoding();
