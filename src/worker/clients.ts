@@ -35,8 +35,8 @@ export interface WorkerClients {
   replayLog: ReplayLog;
   transactions: LaneTransactions;
   store: InsightsStore;
-  /** Connects the reader and the lanes' cluster before the first batch needs them; a failure leaves it to that batch. */
-  prepare(): Promise<void>;
+  /** Starts connecting the reader and the lanes' cluster before the first batch needs them; a failure leaves it to that batch. */
+  prepare(): void;
   close(): Promise<void>;
 }
 
@@ -61,8 +61,10 @@ export function createWorkerClients(config: Config, logger: Logger): WorkerClien
     replayLog: new ReplayLog(reader, admin),
     transactions,
     store: createInsightsStore(redis, config),
-    prepare: async () => {
-      await Promise.all([reader.prepare(config.kafka.inputTopic), transactions.prepare([config.kafka.outputTopic, config.kafka.dlqTopic])]);
+    prepare: () => {
+      Promise.all([reader.prepare(config.kafka.inputTopic), transactions.prepare([config.kafka.outputTopic, config.kafka.dlqTopic])]).catch((err: unknown) =>
+        logger.debug({ err }, 'Could not connect ahead of the first batch; it will'),
+      );
     },
     close: async () => {
       await Promise.allSettled([transactions.close(), reader.close(), admin.disconnect(), redis.quit().catch(() => redis.disconnect())]);

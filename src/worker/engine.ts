@@ -8,7 +8,7 @@
  * even SIGKILLed, the IPC channel closes and the engine exits at once.
  */
 // First: it must be loaded before kafkajs (see there).
-import { linearGroupingInstalled } from '../clients/kafkajs-grouping';
+import { warnIfGroupingLoadedLate } from '../clients/kafkajs-grouping';
 import { ApplicationFailure } from '@temporalio/common';
 import { loadConfig } from '../config';
 import { createTracing, withRemoteParent } from '../clients/tracing';
@@ -55,7 +55,7 @@ if (require.main === module) {
   runMain(async () => {
     const config = loadConfig();
     const logger = createLogger('worker', config).child({ engine: config.worker.processIndex });
-    if (!linearGroupingInstalled()) logger.warn('kafkajs was loaded before its linear grouping: publishing works, with more CPU per record.');
+    warnIfGroupingLoadedLate(logger);
     process.on('disconnect', () => process.exit(1));
     const registry = createRegistry('worker', { processMetricsPrefix: 'lp_engine_' });
     // The age of the latest summary is the parent's to compute, over all engines.
@@ -64,7 +64,7 @@ if (require.main === module) {
     const tracing = createTracing(config, 'worker');
     const clients = createWorkerClients(config, logger);
     await clients.admin.connect();
-    void clients.prepare().catch((err: unknown) => logger.debug({ err }, 'Could not connect ahead of the first batch; it will'));
+    clients.prepare();
     logger.debug({ ms: Math.round(warmUp(config)) }, 'Rehearsed the record path');
     const work = createWorkerWork(clients, config, metrics);
     const cancels = new Map<number, AbortController>();

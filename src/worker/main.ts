@@ -4,7 +4,7 @@
  * machine with several CPUs its batches run in one engine process per CPU (src/worker/pool.ts).
  */
 // First: it must be loaded before kafkajs (see there).
-import { linearGroupingInstalled } from '../clients/kafkajs-grouping';
+import { warnIfGroupingLoadedLate } from '../clients/kafkajs-grouping';
 import { Runtime } from '@temporalio/worker';
 import { Dependencies } from '../clients/availability';
 import { kafkaDependency, redisDependency, temporalDependency } from '../clients/dependencies';
@@ -24,7 +24,7 @@ import { startPipelineWorker, type RunningWorker } from './worker';
 runMain(async () => {
   const config = loadConfig();
   const logger = createLogger('worker', config);
-  if (!linearGroupingInstalled()) logger.warn('kafkajs was loaded before its linear grouping: publishing works, with more CPU per record.');
+  warnIfGroupingLoadedLate(logger);
   const sdkMetricsPort = await freePort();
   Runtime.install({
     logger: temporalRuntimeLogger(logger),

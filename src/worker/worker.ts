@@ -63,7 +63,7 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
   try {
     await admin.connect();
     // The batches run here when there are no engines: connect what they use before they come.
-    if (!pool) void clients.prepare().catch((err: unknown) => logger.debug({ err }, 'Could not connect ahead of the first batch; it will'));
+    if (!pool) clients.prepare();
     const kafkaUp = watchKafka(admin, kafkaAddress(config.kafka), logger, closing.signal);
     await checkRedisKeepsKeys(redis, redisAddress(config.redis), logger);
     const dlqLimit = await deadLetterTopicLimit(kafka, config.kafka.inputTopic);
