@@ -2,7 +2,6 @@
  * The baseline users compare us with: a plain kafkajs consume → the same pure transform →
  * produce loop. No Temporal, no Redis, no guarantees beyond at-least-once.
  */
-import { randomBytes } from 'node:crypto';
 import { Partitioners, type Kafka, type Message } from 'kafkajs';
 import { transformRecord } from '../domain/transform';
 
@@ -13,12 +12,12 @@ export interface BaselineResult {
   seconds: number;
 }
 
-export async function runBaseline(kafka: Kafka, topics: { input: string; output: string; dlq: string }, expected: number): Promise<BaselineResult> {
-  const consumer = kafka.consumer({ groupId: `bench-baseline-${randomBytes(4).toString('hex')}`, maxBytesPerPartition: 4 * 1024 * 1024 });
+export async function runBaseline(kafka: Kafka, names: { input: string; output: string; dlq: string; groupId: string }, expected: number): Promise<BaselineResult> {
+  const consumer = kafka.consumer({ groupId: names.groupId, maxBytesPerPartition: 4 * 1024 * 1024 });
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
   await producer.connect();
   await consumer.connect();
-  await consumer.subscribe({ topic: topics.input, fromBeginning: true });
+  await consumer.subscribe({ topic: names.input, fromBeginning: true });
   let processed = 0;
   let finish: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => (finish = resolve));
@@ -39,7 +38,7 @@ export async function runBaseline(kafka: Kafka, topics: { input: string; output:
       }
       // Requests of at most SEND_CHUNK records (a record batch must stay under the broker's 1 MB), sent at once.
       const sends: Promise<unknown>[] = [];
-      for (const [topic, messages] of [[topics.output, logins], [topics.dlq, dead]] as const) {
+      for (const [topic, messages] of [[names.output, logins], [names.dlq, dead]] as const) {
         for (let i = 0; i < messages.length; i += SEND_CHUNK) sends.push(producer.send({ topic, acks: -1, messages: messages.slice(i, i + SEND_CHUNK) }));
       }
       await Promise.all(sends);

@@ -22,6 +22,7 @@ import { sleep, waitUntil, withDeadline } from '../process/wait';
 import { runningPid, type ManagedProcess } from '../stack/proc';
 import { stackLayout } from '../stack/layout';
 import { runBaseline } from './baseline';
+import { removeRun } from './cleanup';
 import { cpuSeconds, peakRssMb, percentile, round } from './measure';
 import { inputTimes, OutputIndex } from './outputs';
 
@@ -114,7 +115,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const expected = await produceLoad(kafka, config.kafka.inputTopic, options.records);
 
   log('Baseline: kafkajs consume → transform → produce…');
-  const baseline = await runBaseline(kafka, { input: config.kafka.inputTopic, output: `${id}-baseline-out`, dlq: `${id}-baseline-dlq` }, options.records);
+  const baseline = await runBaseline(kafka, { input: config.kafka.inputTopic, output: `${id}-baseline-out`, dlq: `${id}-baseline-dlq`, groupId: `${id}-baseline-group` }, options.records);
   log(`  ${Math.round(baseline.records / baseline.seconds)} records/s (${baseline.seconds.toFixed(1)} s)`);
 
   log('Pipeline: bridge + worker, until every input is out and aggregated…');
@@ -194,6 +195,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   } finally {
     await outputs?.close();
     await Promise.all(services.map((s) => stopChild(s.child)));
+    await removeRun(kafka, redis, config, id).then(
+      (removed) => log(`Removed run ${id}: ${removed.topics} topics, ${removed.groups} consumer groups, ${removed.redisKeys} Redis keys.`),
+      (err: unknown) => log(`Could not remove all of the run's topics, groups and keys (${err instanceof Error ? err.message : String(err)}); they are named ${id}-….`),
+    );
     redis.disconnect();
   }
 }

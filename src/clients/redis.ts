@@ -101,3 +101,19 @@ export function redactRedisUrl(url: string): string {
 export function redisMasters(redis: RedisClient): Redis[] {
   return redis instanceof Cluster ? redis.nodes('master') : [redis];
 }
+
+/**
+ * Deletes every key under `prefix`, on one Redis or a cluster alike: SCAN is per node, so each
+ * master is scanned, and keys are deleted one per command (they may be in different slots).
+ * Returns how many it deleted.
+ */
+export async function deleteKeysUnder(redis: RedisClient, prefix: string): Promise<number> {
+  let deleted = 0;
+  for (const node of redisMasters(redis)) {
+    for await (const batch of node.scanStream({ match: `${prefix}*`, count: 500 })) {
+      const counts = await Promise.all((batch as string[]).map((key) => redis.del(key)));
+      deleted += counts.reduce((a, b) => a + b, 0);
+    }
+  }
+  return deleted;
+}

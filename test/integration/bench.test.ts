@@ -3,13 +3,15 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { loadConfig } from '../../src/config';
+import { testKafka } from '../helpers/kafka';
 
 const exec = promisify(execFile);
 const ROOT = resolve(__dirname, '..', '..', '..');
 
 describe('benchmark (small)', function () {
   it('prints the contract object as its last line', async () => {
-    const { stdout } = await exec(
+    const { stdout, stderr } = await exec(
       process.execPath,
       ['lib/src/cli/bench.js', '--records', '5000', '--rate', '500', '--steady-seconds', '3', '--wide-partitions', '8', '--json'],
       { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 },
@@ -28,5 +30,22 @@ describe('benchmark (small)', function () {
     }
     assert.equal(result.wide.partitions, 8);
     assert.match(stdout, /baseline \(kafkajs loop\)/, 'and a readable table');
+    const removed = /Removed run (bench-[0-9a-f]+): (\d+) topics, (\d+) consumer groups/.exec(stderr);
+    assert.ok(removed, `the run removes what it made:\n${stderr}`);
+    assert.ok(Number(removed[2]) >= 6 && Number(removed[3]) >= 3, removed[0]);
+    assert.deepEqual(await namesStartingWith(`${removed[1]}-`), { topics: [], groups: [] }, 'none of its topics or groups is left');
   });
 });
+
+/** The topics and consumer groups whose names start with `prefix`. */
+async function namesStartingWith(prefix: string): Promise<{ topics: string[]; groups: string[] }> {
+  const admin = testKafka(loadConfig()).admin();
+  await admin.connect();
+  try {
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix));
+    return { topics, groups };
+  } finally {
+    await admin.disconnect();
+  }
+}
