@@ -19,6 +19,15 @@ import { sleep } from '../process/wait';
 import type { EngineOperation, EngineReply, EngineRequest, SerializedFailure } from './engine';
 
 const ENGINE_ENTRY = join(__dirname, 'engine.js');
+/**
+ * An engine's old generation starts at this many MB, not at V8's few: a batch's chunks outlive
+ * many young collections, and an engine whose old generation starts small runs a full collection
+ * each time it grows, most of them in its first seconds of work. Measured with the benchmark at
+ * 100,000 records: the engines' CPU fell by a fifth (3.1 to 2.4 CPU-seconds) and the run went
+ * about 15% faster; the worker's peak RSS, engines included, stayed at 180 MB (at 128 it rose to
+ * 203, at 192 to 267).
+ */
+const ENGINE_INITIAL_OLD_SPACE_MB = 96;
 /** A key unused this long is forgotten: its bridge has moved on to other lanes. */
 const AFFINITY_IDLE_MS = 5 * 60_000;
 
@@ -113,6 +122,7 @@ export class EnginePool {
   private start(index: number, restarts: number): Engine {
     const child = fork(ENGINE_ENTRY, [], {
       env: { ...process.env, WORKER_PROCESS_INDEX: String(index) },
+      execArgv: [...process.execArgv, `--initial-old-space-size=${ENGINE_INITIAL_OLD_SPACE_MB}`],
       // Structured clone: a first hand-off batch's records blob (a Uint8Array) crosses as it is.
       serialization: 'advanced',
       stdio: 'inherit',

@@ -16,7 +16,10 @@ function enginePids(): number[] {
   return out
     .split('\n')
     .filter((line) => line.includes('engine.js'))
-    .map((line) => line.trim().split(/\s+/).map(Number))
+    .map((line) => {
+      assert.match(line, /--initial-old-space-size=\d+ /, 'an engine starts with an old generation sized for its batches (src/worker/pool.ts)');
+      return line.trim().split(/\s+/).map(Number);
+    })
     .map(([pid, pgid]) => {
       assert.equal(pgid, pid, 'an engine leads its own process group, out of reach of a Ctrl-C to the worker’s');
       return pid!;
