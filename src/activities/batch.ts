@@ -24,6 +24,7 @@ import { deadLetterHeaders } from '../domain/dead-letter';
 import { appVersionPattern, transformRecord, type TransformContext } from '../domain/transform';
 import type { BatchResult, DeadLetterReason, ProcessedLogin, Rejection } from '../domain/types';
 import { CancelledError } from '../errors';
+import { readAhead } from '../process/read-ahead';
 import type { InsightsStore } from '../insights/store';
 import type { WorkerMetrics } from '../metrics';
 import type { IncarnationCheck } from './incarnation';
@@ -142,7 +143,7 @@ async function publishBatch(deps: BatchActivityDeps, rules: RuleSettings, ctx: B
   const lease = deps.transactions.lease(ctx.lane.id);
   try {
     let chunk = 0;
-    for await (const records of chunks) {
+    for await (const records of readAhead(chunks)) {
       const outcome = await publishChunk(deps, rules, ctx, lease, records, chunk++);
       add(result, outcome);
     }
