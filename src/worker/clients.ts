@@ -62,7 +62,10 @@ export function createWorkerClients(config: Config, logger: Logger): WorkerClien
     transactions,
     store: createInsightsStore(redis, config),
     prepare: () => {
-      Promise.all([reader.prepare(config.kafka.inputTopic), transactions.prepare([config.kafka.outputTopic, config.kafka.dlqTopic])]).catch((err: unknown) =>
+      // The admin's too: connected, kafkajs's admin knows no broker until its first metadata, and
+      // its first group request (a batch's incarnation check) then waited its 300 ms retry.
+      const adminMetadata = admin.fetchTopicMetadata({ topics: [config.kafka.inputTopic] });
+      Promise.all([reader.prepare(config.kafka.inputTopic), transactions.prepare([config.kafka.outputTopic, config.kafka.dlqTopic]), adminMetadata]).catch((err: unknown) =>
         logger.debug({ err }, 'Could not connect ahead of the first batch; it will'),
       );
     },
