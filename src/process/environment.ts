@@ -19,7 +19,8 @@ export const SERVICE_NODE_OPTIONS = ['--max-semi-space-size=8', '--max-old-space
  * 250 MB resident. The young generation is 8 MB: at 4 MB the engines spent a quarter of their
  * time scavenging the records of a chunk that were still alive (24,700 records/s in npm run
  * bench); 8 MB gave 31,000 with the worker at 180 MB, 16 and 32 MB no more throughput but more memory.
- * Settings already given win.
+ * Settings already given win. The worker's engines also start with a larger old generation
+ * (src/worker/pool.ts), which Node takes only on the command line, not in NODE_OPTIONS.
  */
 export function serviceEnvironment(overrides: Environment = {}): Environment {
   const env = childEnvironment(overrides);
