@@ -24,9 +24,9 @@ import { deadLetterHeaders } from '../domain/dead-letter';
 import { appVersionPattern, transformRecord, type TransformContext } from '../domain/transform';
 import type { BatchResult, DeadLetterReason, ProcessedLogin, Rejection } from '../domain/types';
 import { CancelledError } from '../errors';
-import { readAhead } from '../process/read-ahead';
 import type { InsightsStore } from '../insights/store';
 import type { WorkerMetrics } from '../metrics';
+import { readAhead } from '../process/read-ahead';
 import type { IncarnationCheck } from './incarnation';
 import { validateBatchSpec } from './validate';
 

@@ -6,7 +6,7 @@
  * run measured a slower broker.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import { deleteKeysUnder, type RedisClient } from '../clients/redis';
 import { connectClient } from '../clients/temporal';
 import type { Config } from '../config';
@@ -24,17 +24,21 @@ export async function removeRun(kafka: Kafka, redis: RedisClient, config: Config
   return { ...kafkaRemoved, redisKeys };
 }
 
+/** The topics and consumer groups whose names start with `prefix`. */
+export async function kafkaNamesUnder(admin: Admin, prefix: string): Promise<{ topics: string[]; groups: string[] }> {
+  const [topics, { groups }] = await Promise.all([admin.listTopics(), admin.listGroups()]);
+  return { topics: topics.filter((t) => t.startsWith(prefix)), groups: groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix)) };
+}
+
 async function removeKafkaResources(kafka: Kafka, prefix: string): Promise<Omit<RemovedRun, 'redisKeys'>> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const { groups } = await admin.listGroups();
-    const groupIds = groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix));
+    const { topics, groups } = await kafkaNamesUnder(admin, prefix);
     // Groups first: a group's offsets on a deleted topic would linger until the group expires.
-    if (groupIds.length > 0) await admin.deleteGroups(groupIds);
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+    if (groups.length > 0) await admin.deleteGroups(groups);
     if (topics.length > 0) await admin.deleteTopics({ topics, timeout: 30_000 });
-    return { topics: topics.length, groups: groupIds.length };
+    return { topics: topics.length, groups: groups.length };
   } finally {
     await admin.disconnect();
   }

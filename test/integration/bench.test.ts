@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { kafkaNamesUnder } from '../../src/bench/cleanup';
 import { loadConfig } from '../../src/config';
 import { testKafka } from '../helpers/kafka';
 
@@ -37,14 +38,12 @@ describe('benchmark (small)', function () {
   });
 });
 
-/** The topics and consumer groups whose names start with `prefix`. */
+/** The topics and consumer groups whose names start with `prefix`, as the bench's clean-up finds them. */
 async function namesStartingWith(prefix: string): Promise<{ topics: string[]; groups: string[] }> {
   const admin = testKafka(loadConfig()).admin();
   await admin.connect();
   try {
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
-    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix));
-    return { topics, groups };
+    return await kafkaNamesUnder(admin, prefix);
   } finally {
     await admin.disconnect();
   }

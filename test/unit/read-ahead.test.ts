@@ -4,14 +4,15 @@ import fc from 'fast-check';
 import { readAhead } from '../../src/process/read-ahead';
 import { waitUntil } from '../../src/process/wait';
 
-/** A source that counts what was asked of it, and whether it was closed. */
+/** A source that counts the items asked of it, those it has answered (with the item or its failure), and whether it was closed. */
 function counted<T>(items: T[], failAt?: number) {
-  const state = { pulled: 0, closed: false };
+  const state = { pulled: 0, answered: 0, closed: false };
   async function* source(): AsyncGenerator<T> {
     try {
       for (let i = 0; i < items.length; i++) {
         state.pulled = i + 1;
         await new Promise((r) => setImmediate(r));
+        state.answered = i + 1;
         if (i === failAt) throw new Error(`item ${i} could not be read`);
         yield items[i]!;
       }
@@ -20,6 +21,12 @@ function counted<T>(items: T[], failAt?: number) {
     }
   }
   return { state, source: source() };
+}
+
+/** Until the source has answered `n` items; then one more turn of the event loop, in which a reader that reads too far would ask again. */
+async function answered(state: { answered: number }, n: number): Promise<void> {
+  await waitUntil(() => state.answered >= n, { timeoutMs: 2_000, intervalMs: 1, message: `the source to answer ${n} items` });
+  await new Promise((r) => setImmediate(r));
 }
 
 describe('readAhead', () => {
@@ -38,21 +45,20 @@ describe('readAhead', () => {
     const { state, source } = counted([1, 2, 3, 4]);
     const seen: number[] = [];
     for await (const item of readAhead(source)) {
-      await waitUntil(() => state.pulled >= Math.min(item + 1, 4), { timeoutMs: 2_000, intervalMs: 1, message: `item ${item + 1} to be read ahead` });
-      await new Promise((r) => setTimeout(r, 5));
+      await answered(state, Math.min(item + 1, 4));
       seen.push(state.pulled);
     }
     assert.deepEqual(seen, [2, 3, 4, 4], 'one item ahead of the caller, never two');
   });
 
   it("fails at the item the source failed at, after the ones before it, with the source's error", async () => {
-    const { source } = counted([1, 2, 3], 2);
+    const { state, source } = counted([1, 2, 3], 2);
     const out: number[] = [];
     await assert.rejects(
       (async () => {
         for await (const item of readAhead(source)) {
-          // The caller is slow: the failure happens while it works, and must wait for it to ask.
-          await new Promise((r) => setTimeout(r, 10));
+          // The failure happens while the caller works on item 2, and must wait for it to ask.
+          await answered(state, item + 1);
           out.push(item);
         }
       })(),
