@@ -13,7 +13,12 @@
  * encoder does not cover (compression, records with their own timestamps, a key, value or header
  * of a type other than string or Buffer) goes to kafkajs's encoder unchanged. Property-tested
  * against kafkajs's own encoding (test/unit/produce-encoding.test.ts).
+ *
+ * The batch checksum (CRC-32C) is native (@node-rs/crc32, with the CPU's CRC instruction): kafkajs's
+ * is a table lookup per byte, about 0.5 GB/s here against 6, and it was 7-9% of an engine's CPU.
  */
+import { crc32c } from '@node-rs/crc32';
+
 /* eslint-disable @typescript-eslint/no-require-imports */
 
 interface KafkajsLong {
@@ -59,7 +64,6 @@ interface ProduceDefinition {
 const produceDefinition = require('kafkajs/src/protocol/requests/produce/index.js') as ProduceDefinition;
 const Encoder = require('kafkajs/src/protocol/encoder.js') as new (initialSize?: number) => { buf: Buffer; offset: number };
 const Long = require('kafkajs/src/utils/long.js') as { fromValue(value: unknown): KafkajsLong; fromInt(value: number): KafkajsLong };
-const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C/index.js') as (buffer: Buffer) => number;
 
 const MAGIC_BYTE = 2;
 const TRANSACTIONAL_ATTRIBUTE = 16;
@@ -159,7 +163,7 @@ export function encodeProduceRequest(args: ProduceArgs): Buffer {
       out.int32(firstSequence ?? 0);
       out.int32(messages.length);
       for (let i = 0; i < messages.length; i++) writeRecord(out, messages[i]!, i, sizes.bodies[record++]!, headers);
-      out.buf.writeUInt32BE(crc32C(out.buf.subarray(bodyAt, out.offset)), crcAt);
+      out.buf.writeUInt32BE(crc32c(out.buf.subarray(bodyAt, out.offset)), crcAt);
     }
   }
   return out.buf;
