@@ -12,6 +12,7 @@
  *   notice is fenced by the next attempt's producer.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { byPartition } from '../clients/partitioned-send';
 import { encodeProduceRequest } from '../clients/produce-encoding';
 import type { RangeReader, RangeRecord } from '../clients/range-reader';
 import { linkRecordTraces, outputTraceparent } from '../clients/tracing';
@@ -81,6 +82,15 @@ interface BatchContext {
 }
 
 /**
+ * A batch's context, always built here with the same fields in the same order: V8 then gives every
+ * context one shape, the rehearsal's included (see rehearseChunk), and the code compiled for the
+ * rehearsal stays valid for real batches.
+ */
+function batchContext(batchId: string, topic: string, lane: Lane, deadLetterAll: string | undefined, processedAtMs: number, signal: AbortSignal): BatchContext {
+  return { batchId, topic, lane, anchorTopic: topic, deadLetterAll, processedAtMs, signal };
+}
+
+/**
  * The batch work itself, with the attempt's cancellation given explicitly: run by the activities
  * below in the worker process, or in a worker engine (src/worker/engine.ts) that the worker
  * process hands batches to.
@@ -95,7 +105,7 @@ export function createBatchWork(deps: BatchActivityDeps) {
     const superseded = await deps.incarnations.check(spec);
     if (superseded) throw ApplicationFailure.nonRetryable(superseded, SUPERSEDED_BATCH);
     const chunks = deps.reader.read(spec.topic, spec.ranges, { chunkBytes: deps.config.batch.maxBytes, signal });
-    return publishBatch(deps, rules, { batchId: spec.batchId, topic: spec.topic, lane: spec.lane, anchorTopic: spec.topic, deadLetterAll: spec.deadLetter?.error, processedAtMs, signal }, chunks);
+    return publishBatch(deps, rules, batchContext(spec.batchId, spec.topic, spec.lane, spec.deadLetter?.error, processedAtMs, signal), chunks);
   }
 
   /**
@@ -113,7 +123,7 @@ export function createBatchWork(deps: BatchActivityDeps) {
       throw ApplicationFailure.nonRetryable('The batch input is malformed: its metadata does not match its records.', INVALID_BATCH_INPUT);
     }
     const lane = { id: `${meta.batchId}/first-hand-off`, seq: 1 };
-    return publishBatch(deps, rules, { batchId: meta.batchId, topic: meta.topic, lane, anchorTopic: meta.topic, processedAtMs, signal }, once(records));
+    return publishBatch(deps, rules, batchContext(meta.batchId, meta.topic, lane, undefined, processedAtMs, signal), once(records));
   }
 
   return { processRanges, handleBatch };
@@ -228,19 +238,32 @@ export function transformForOutput(value: Uint8Array | null, ctx: Omit<Transform
 
 /**
  * A chunk's work between reading and publishing, without its I/O: the rules, the aggregates, the
- * outputs and their produce request's bytes. A worker engine runs it on generated records when it
- * starts (src/worker/warm-up.ts), so that its first batches run compiled code. Returns the bytes
- * encoded.
+ * outputs, their grouping by partition and their produce request's bytes. A worker engine runs it
+ * on generated records when it starts (src/worker/warm-up.ts), so that its first batches run
+ * compiled code. The records, the context and the messages have the shapes real ones have (V8
+ * compiles for the shapes it has seen: code rehearsed on other shapes was thrown away at the first
+ * real batch). Returns the bytes encoded.
  */
-export function rehearseChunk(config: Pick<Config, 'kafka' | 'aggregates'>, rules: RuleSettings, records: readonly RangeRecord[]): number {
-  const ctx = { batchId: 'rehearsal', topic: config.kafka.inputTopic, lane: { id: 'rehearsal', seq: 1 }, anchorTopic: config.kafka.inputTopic, processedAtMs: Date.now(), signal: new AbortController().signal };
+export async function rehearseChunk(config: Pick<Config, 'kafka' | 'aggregates'>, rules: RuleSettings, records: readonly RangeRecord[]): Promise<number> {
+  const ctx = batchContext('rehearsal', config.kafka.inputTopic, { id: 'rehearsal', seq: 1 }, undefined, Date.now(), new AbortController().signal);
   const transformed = transformChunk(records, ctx, rules);
   const aggregates = aggregateLogins(transformed.logins.map((l) => l.login), config.aggregates, ctx.processedAtMs);
   countByReason(transformed.deadLetters);
-  const messages = outgoing(ctx, config, transformed).map((o) => o.message);
-  const request = encodeProduceRequest({ acks: -1, timeout: 30_000, transactionalId: ctx.lane.id, producerId: 0, producerEpoch: 0, topicData: [{ topic: config.kafka.outputTopic, partitions: [{ partition: 0, firstSequence: 0, messages }] }] });
+  const sends = await byPartition(outgoing(ctx, config, transformed), async () => REHEARSAL_PARTITIONS);
+  const topicData = sends.map(({ topic, partition, items }) => ({ topic, partitions: [kafkajsPartitionData(partition, items.map((o) => o.message))] }));
+  const request = encodeProduceRequest({ acks: -1, timeout: 30_000, transactionalId: ctx.lane.id, producerId: 0, producerEpoch: 0, topicData });
   return request.length + aggregates.deltas.length;
 }
+
+/** A partition's part of a produce request, built as kafkajs builds it (createTopicData, then sendMessages sets the sequence). */
+function kafkajsPartitionData(partition: number, messages: Outgoing['message'][]): { partition: number; messages: Outgoing['message'][]; firstSequence?: number } {
+  const entry: { partition: number; messages: Outgoing['message'][]; firstSequence?: number } = { partition, messages };
+  entry.firstSequence = 0;
+  return entry;
+}
+
+/** Partitions as kafkajs's metadata describes them, for the rehearsal's partitioner. */
+const REHEARSAL_PARTITIONS = [0, 1, 2, 3].map((partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], offlineReplicas: [], partitionErrorCode: 0 }));
 
 function deadLetterEverything(records: readonly RangeRecord[], error: string): Transformed {
   return { logins: [], deadLetters: records.map((record) => ({ record, rejection: { reason: 'processing_error', error } })) };

@@ -236,10 +236,19 @@ export function take(topic: string, cursor: Cursor, data: KafkajsPartitionData, 
   }
   const visible = committedRecords(raw, data.abortedTransactions ?? []);
   for (const m of visible) {
-    if (BigInt(m.offset) < cursor.end) cursor.buffered.push({ partition: cursor.range.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp, headers: m.headers });
+    if (BigInt(m.offset) < cursor.end) cursor.buffered.push(readRecord(cursor.range.partition, m.offset, m.key, m.value, m.timestamp, m.headers));
   }
   const last = raw.reduce((max, m) => (BigInt(m.offset) + 1n > max ? BigInt(m.offset) + 1n : max), batchesEnd);
   cursor.next = last < cursor.end ? last : cursor.end;
+}
+
+/**
+ * A record as the reader hands it out. Every record is built here, with its fields in this order,
+ * so that V8 gives them all one shape: the worker's rehearsal (src/worker/warm-up.ts) builds its
+ * records here too, and the code it compiles is the code real records run.
+ */
+export function readRecord(partition: number, offset: string, key: Buffer | null, value: Buffer | null, timestamp: string, headers: IHeaders | undefined): RangeRecord {
+  return { partition, offset, key, value, timestamp, headers };
 }
 
 /** The offset after the record batch a record came in (its header's last offset, which compaction keeps). */

@@ -65,7 +65,7 @@ if (require.main === module) {
     const clients = createWorkerClients(config, logger);
     await clients.admin.connect();
     clients.prepare();
-    logger.debug({ ms: Math.round(warmUp(config)) }, 'Rehearsed the record path');
+    logger.debug({ ms: Math.round(await warmUp(config)) }, 'Rehearsed the record path');
     const work = createWorkerWork(clients, config, metrics);
     const cancels = new Map<number, AbortController>();
     const reply = (message: EngineReply) => process.send?.(message);

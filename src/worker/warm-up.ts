@@ -6,7 +6,7 @@
  * comes: no I/O, nothing published, about a tenth of a second of CPU.
  */
 import { ruleSettings, rehearseChunk } from '../activities/batch';
-import type { RangeRecord } from '../clients/range-reader';
+import { readRecord, type RangeRecord } from '../clients/range-reader';
 import type { Config } from '../config';
 import { createGenerator } from '../generator/records';
 
@@ -14,14 +14,14 @@ const RECORDS = 2_000;
 const ROUNDS = 5;
 
 /** Runs the rehearsal; returns how long it took, in ms. */
-export function warmUp(config: Config): number {
+export async function warmUp(config: Config): Promise<number> {
   const started = performance.now();
   const next = createGenerator({ invalidRatio: 0.02, missingDeviceTypeRatio: 0.05 });
   const records: RangeRecord[] = Array.from({ length: RECORDS }, (_, i) => {
     const { key, value } = next();
-    return { partition: i % 4, offset: String(i), key: Buffer.from(key), value: Buffer.from(value) };
+    return readRecord(i % 4, String(i), Buffer.from(key), Buffer.from(value), String(Date.now()), {});
   });
   const rules = ruleSettings(config);
-  for (let round = 0; round < ROUNDS; round++) rehearseChunk(config, rules, records);
+  for (let round = 0; round < ROUNDS; round++) await rehearseChunk(config, rules, records);
   return performance.now() - started;
 }
