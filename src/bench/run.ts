@@ -112,6 +112,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   await ensureTopics(kafka, [config.kafka.outputTopic, `${id}-baseline-out`, ...dlqs], options.partitions);
 
   log(`Producing ${options.records} generator records (5% without device_type, 1% invalid) to ${config.kafka.inputTopic}…`);
+  const loadStartedAt = Date.now();
   const expected = await produceLoad(kafka, config.kafka.inputTopic, options.records);
 
   log('Baseline: kafkajs consume → transform → produce…');
@@ -132,7 +133,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     services.push(bridge);
     // Timed, as the baseline is, from the moment the consumer has joined its group.
     const started = await groupJoined(kafka, config.kafka.groupId, services);
-    await countedInRedis(store, expected, services);
+    await countedInRedis(store, expected, loadStartedAt, services);
     const seconds = (Date.now() - started) / 1000;
     // Read only now: reading the outputs while they are written would take CPU from the pipeline.
     outputs = await OutputIndex.start(kafka, [config.kafka.outputTopic, config.kafka.dlqTopic]);
@@ -316,14 +317,21 @@ async function startedWorkflows(port: number): Promise<number> {
   return Number(line?.split(' ').pop() ?? 0);
 }
 
-/** Waits until Redis counts every login and every dead letter of the load: exactly once, by construction. */
-async function countedInRedis(store: InsightsStore, expected: Expected, services: Service[]): Promise<void> {
-  const span = { since: Date.now() - 3_600_000, until: Date.now() + 3_600_000 };
+/**
+ * Waits until Redis counts every login and every dead letter of the load: exactly once, by
+ * construction. It reads only the buckets since the load began (its records' times and their
+ * processing times are all later): this runs ten times a second while the pipeline is timed, on
+ * the same cores, and reading two hours of buckets took 0.11-0.16 CPU-s of the bench and Redis per
+ * 100,000-record run (against 0.05 now).
+ */
+async function countedInRedis(store: InsightsStore, expected: Expected, loadStartedAt: number, services: Service[]): Promise<void> {
+  const since = loadStartedAt - 60_000;
   let counted = { logins: 0, deadLetters: 0 };
   await waitUntil(
     async () => {
       await alive(Promise.resolve(), services);
-      const [window, series] = await Promise.all([store.readWindow(span.since, span.until), store.readSeries(span.since, span.until)]);
+      const until = Date.now() + 60_000;
+      const [window, series] = await Promise.all([store.readWindow(since, until), store.readSeries(since, until)]);
       const deadLetters = Object.values(series.dead_letters_by_reason).flat().reduce((a, b) => a + b, 0);
       counted = { logins: window.totals.logins, deadLetters };
       return counted.logins >= expected.logins && counted.deadLetters >= expected.deadLetters;
