@@ -255,9 +255,15 @@ export async function rehearseChunk(config: Pick<Config, 'kafka' | 'aggregates'>
   return request.length + aggregates.deltas.length;
 }
 
+interface PartitionData {
+  partition: number;
+  messages: Outgoing['message'][];
+  firstSequence?: number;
+}
+
 /** A partition's part of a produce request, built as kafkajs builds it (createTopicData, then sendMessages sets the sequence). */
-function kafkajsPartitionData(partition: number, messages: Outgoing['message'][]): { partition: number; messages: Outgoing['message'][]; firstSequence?: number } {
-  const entry: { partition: number; messages: Outgoing['message'][]; firstSequence?: number } = { partition, messages };
+function kafkajsPartitionData(partition: number, messages: Outgoing['message'][]): PartitionData {
+  const entry: PartitionData = { partition, messages };
   entry.firstSequence = 0;
   return entry;
 }
