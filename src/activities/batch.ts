@@ -98,13 +98,14 @@ function batchContext(batchId: string, topic: string, lane: Lane, deadLetterAll:
 export function createBatchWork(deps: BatchActivityDeps) {
   const rules = ruleSettings(deps.config);
   /** A batch of offset ranges (docs/design.md, "The hand-off"). */
-  async function processRanges(spec: BatchSpec, processedAtMs: number, signal: AbortSignal): Promise<BatchResult> {
+  async function processRanges(spec: BatchSpec, processedAtMs: number, signal: AbortSignal, onRead?: (records: number) => void): Promise<BatchResult> {
     const problem = validateBatchSpec(spec);
     if (problem) throw ApplicationFailure.nonRetryable(`The batch input is malformed: ${problem}.`, INVALID_BATCH_INPUT);
     if (spec.void) return emptyResult(spec.batchId);
     const superseded = await deps.incarnations.check(spec);
     if (superseded) throw ApplicationFailure.nonRetryable(superseded, SUPERSEDED_BATCH);
-    const chunks = deps.reader.read(spec.topic, spec.ranges, { chunkBytes: deps.config.batch.maxBytes, signal });
+    const read = deps.reader.read(spec.topic, spec.ranges, { chunkBytes: deps.config.batch.maxBytes, signal });
+    const chunks = onRead ? reportingReads(read, onRead) : read;
     return publishBatch(deps, rules, batchContext(spec.batchId, spec.topic, spec.lane, spec.deadLetter?.error, processedAtMs, signal), chunks);
   }
 
@@ -144,6 +145,14 @@ export type BatchActivities = ReturnType<typeof batchActivities>;
 /** The attempt's cancellation: set when its timeout passed or its workflow went away. */
 function cancellation(): AbortSignal {
   return Context.current().cancellationSignal;
+}
+
+/** The chunks as they are, each one's size told to `onRead` as it comes. */
+async function* reportingReads(chunks: AsyncIterable<RangeRecord[]>, onRead: (records: number) => void): AsyncGenerator<RangeRecord[]> {
+  for await (const records of chunks) {
+    onRead(records.length);
+    yield records;
+  }
 }
 
 async function publishBatch(deps: BatchActivityDeps, rules: RuleSettings, ctx: BatchContext, chunks: AsyncIterable<RangeRecord[]>): Promise<BatchResult> {

@@ -32,6 +32,8 @@ export type EngineRequest =
 export type EngineReply =
   | { type: 'ready' }
   | { type: 'result'; id: number; value: unknown }
+  /** A call's batch has read this many more of its records: what is left of it, for the choice of engine. */
+  | { type: 'progress'; id: number; records: number }
   | { type: 'failure'; id: number; failure: SerializedFailure };
 
 /** An error as it crosses the process boundary: enough to throw the same kind on the other side. */
@@ -74,7 +76,8 @@ if (require.main === module) {
         case 'call': {
           const cancel = new AbortController();
           cancels.set(request.id, cancel);
-          withRemoteParent(tracing?.tracer, request.traceparent, `engine:${request.op}`, () => call(work, request.op, request.args, cancel.signal)).then(
+          const onRead = (records: number) => reply({ type: 'progress', id: request.id, records });
+          withRemoteParent(tracing?.tracer, request.traceparent, `engine:${request.op}`, () => call(work, request.op, request.args, cancel.signal, onRead)).then(
             (value) => reply({ type: 'result', id: request.id, value }),
             (err: unknown) => reply({ type: 'failure', id: request.id, failure: serializeFailure(err) }),
           ).finally(() => cancels.delete(request.id));
@@ -101,10 +104,10 @@ if (require.main === module) {
   });
 }
 
-function call(work: WorkerWork, op: EngineOperation, args: unknown[], signal: AbortSignal): Promise<unknown> {
+function call(work: WorkerWork, op: EngineOperation, args: unknown[], signal: AbortSignal, onRead: (records: number) => void): Promise<unknown> {
   switch (op) {
     case 'processRanges':
-      return work.processRanges(...(args as [Parameters<WorkerWork['processRanges']>[0], number]), signal);
+      return work.processRanges(...(args as [Parameters<WorkerWork['processRanges']>[0], number]), signal, onRead);
     case 'handleBatch':
       return work.handleBatch(...(args as [Parameters<WorkerWork['handleBatch']>[0], Uint8Array, number]), signal);
     case 'publishSummary':

@@ -1,15 +1,16 @@
 /**
- * The worker's engines (src/worker/engine.ts), seen from the worker: each batch goes to the least
- * busy engine, its lane staying where it was while that engine is as idle as any (a lane's
- * transactional producer is then not fenced back and forth); an attempt's cancellation follows
- * it; an engine that dies fails its calls (Temporal retries them) and is started again.
+ * The worker's engines (src/worker/engine.ts), seen from the worker: each batch goes to the engine
+ * with the fewest records still to read, its lane staying where it was unless its engine is a
+ * chunk or more behind (a lane's transactional producer is then not fenced back and forth); an
+ * attempt's cancellation follows it; an engine that dies fails its calls (Temporal retries them)
+ * and is started again.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { AggregatorRegistry } from 'prom-client';
-import type { BatchSpec } from '../domain/batch';
+import { offsetCount, type BatchSpec } from '../domain/batch';
 import type { LegacyBatchMeta } from '../domain/blob';
 import { outputTraceparent } from '../clients/tracing';
 import { PipelineError } from '../errors';
@@ -30,19 +31,31 @@ const ENGINE_ENTRY = join(__dirname, 'engine.js');
 const ENGINE_INITIAL_OLD_SPACE_MB = 96;
 /** A key unused this long is forgotten: its bridge has moved on to other lanes. */
 const AFFINITY_IDLE_MS = 5 * 60_000;
+/**
+ * A lane moves to another engine only when its own has at least this many more records to read:
+ * about one 1 MiB chunk of generator records, the most two engines' counts differ by from reading
+ * ahead alone. A move costs the new engine a producer's initialisation.
+ */
+export const MOVE_MARGIN_RECORDS = 4_000;
 
 /** An engine's call could not complete because the engine went away; Temporal retries the attempt. */
 export class EngineGoneError extends PipelineError {
   override name = 'EngineGoneError';
 }
 
-interface Engine {
+/** What the calls under way in an engine have left to do. */
+interface Load {
+  /** Batches and summaries (calls, not questions). */
+  working: number;
+  /** Records their batches have still to read: offsets given, less the records read so far. */
+  unread: number;
+}
+
+interface Engine extends Load {
   index: number;
   child: ChildProcess;
   ready: Promise<void>;
-  calls: Map<number, { resolve: (value: unknown) => void; reject: (err: unknown) => void }>;
-  /** Batches and summaries under way in it (calls, not questions). */
-  working: number;
+  calls: Map<number, { resolve: (value: unknown) => void; reject: (err: unknown) => void; left?: { records: number } }>;
   restarts: number;
 }
 
@@ -70,9 +83,10 @@ export class EnginePool {
   activities() {
     return {
       // Keyed by the lane's id, which is its transactional id: the key an engine forgets when the lane moves.
-      processRanges: (spec: BatchSpec, processedAtMs: number = spec.cutAtMs) => this.call(spec.lane?.id ?? spec.batchId, 'processRanges', [spec, processedAtMs], { movable: true }),
-      handleBatch: (meta: LegacyBatchMeta, blob: Uint8Array, processedAtMs: number) => this.call(meta.batchId, 'handleBatch', [meta, blob, processedAtMs], { movable: false }),
-      publishSummary: (tickMs: number, windowSeconds: number) => this.call('summaries', 'publishSummary', [tickMs, windowSeconds], { movable: false }),
+      processRanges: (spec: BatchSpec, processedAtMs: number = spec.cutAtMs) =>
+        this.call(spec.lane?.id ?? spec.batchId, 'processRanges', [spec, processedAtMs], { movable: true, records: batchRecords(spec) }),
+      handleBatch: (meta: LegacyBatchMeta, blob: Uint8Array, processedAtMs: number) => this.call(meta.batchId, 'handleBatch', [meta, blob, processedAtMs], { movable: false, records: 0 }),
+      publishSummary: (tickMs: number, windowSeconds: number) => this.call('summaries', 'publishSummary', [tickMs, windowSeconds], { movable: false, records: 0 }),
     } as const;
   }
 
@@ -138,6 +152,7 @@ export class EnginePool {
       ready: new Promise<void>((resolve, reject) => ((markReady = resolve), (markFailed = reject))),
       calls: new Map(),
       working: 0,
+      unread: 0,
       restarts,
     };
     engine.ready.catch(() => undefined);
@@ -147,6 +162,7 @@ export class EnginePool {
       if (reply.type === 'ready') return markReady();
       const pending = engine.calls.get(reply.id);
       if (!pending) return;
+      if (reply.type === 'progress') return readSome(engine, pending.left, reply.records);
       engine.calls.delete(reply.id);
       if (reply.type === 'result') pending.resolve(reply.value);
       else pending.reject(deserializeFailure(reply.failure));
@@ -169,39 +185,33 @@ export class EnginePool {
   }
 
   /**
-   * The engine of a key (a lane): the least busy one, keeping the key where it was while that
-   * engine is as idle as any, so that a lane's transactional producer mostly lives in one engine.
-   * A lane runs one batch at a time, so it moves between its calls: its old engine drops the
-   * lane's producer, and the new one's fences whatever of it was left (an attempt that timed out
-   * and still runs there included), as a retry's does.
-   * (A hash of the key put 5 of a bridge's 8 lanes on one engine; fixed places left an engine
-   * idle while the other finished the last batches of an input.)
+   * The engine of a key (a lane): see placeCall. A lane runs one batch at a time, so it moves
+   * between its calls: its old engine drops the lane's producer, and the new one's fences whatever
+   * of it was left (an attempt that timed out and still runs there included), as a retry's does.
+   * (A hash of the key put 5 of a bridge's 8 lanes on one engine; fixed places, or counting calls
+   * rather than records, left an engine idle while the other finished the last batches of an input.)
    */
   private engineFor(key: string, movable: boolean): Engine {
     const now = Date.now();
-    let affinity = this.affinities.get(key);
-    if (!affinity) {
-      this.forgetIdleKeys(now);
-      affinity = { engine: this.idlest(), lastUsedMs: now };
-      this.affinities.set(key, affinity);
-    } else if (movable && this.engines[affinity.engine]!.working > Math.min(...this.engines.map((e) => e.working))) {
-      this.send(this.engines[affinity.engine]!, { type: 'forget', key });
-      affinity.engine = this.idlest();
-      this.laneMoves++;
-    }
-    affinity.lastUsedMs = now;
-    return this.engines[affinity.engine]!;
-  }
-
-  /** The engine with the fewest calls under way, and of those the one with the fewest keys. */
-  private idlest(): number {
+    const affinity = this.affinities.get(key);
+    if (!affinity) this.forgetIdleKeys(now);
     const keys = this.keysPerEngine();
-    let best = 0;
-    for (let i = 1; i < this.engines.length; i++) {
-      const [a, b] = [this.engines[i]!, this.engines[best]!];
-      if (a.working < b.working || (a.working === b.working && keys[i]! < keys[best]!)) best = i;
+    const chosen = placeCall(
+      this.engines.map((e, i) => ({ working: e.working, unread: e.unread, keys: keys[i]! })),
+      affinity?.engine,
+      movable,
+    );
+    if (!affinity) {
+      this.affinities.set(key, { engine: chosen, lastUsedMs: now });
+    } else {
+      if (chosen !== affinity.engine) {
+        this.send(this.engines[affinity.engine]!, { type: 'forget', key });
+        affinity.engine = chosen;
+        this.laneMoves++;
+      }
+      affinity.lastUsedMs = now;
     }
-    return best;
+    return this.engines[chosen]!;
   }
 
   private keysPerEngine(): number[] {
@@ -219,21 +229,24 @@ export class EnginePool {
    * key can move to another engine (which forgets it by that id); a summary's or a first
    * hand-off batch's key is not, and stays where it was first put.
    */
-  private async call(key: string, op: EngineOperation, args: unknown[], options: { movable: boolean }): Promise<never> {
+  private async call(key: string, op: EngineOperation, args: unknown[], options: { movable: boolean; records: number }): Promise<never> {
     const engine = this.engineFor(key, options.movable);
+    const left = { records: options.records };
     engine.working++;
+    engine.unread += left.records;
     try {
-      return await this.callOn(engine, op, args);
+      return await this.callOn(engine, op, args, left);
     } finally {
       engine.working--;
+      readSome(engine, left, left.records);
     }
   }
 
-  private async callOn(engine: Engine, op: EngineOperation, args: unknown[]): Promise<never> {
+  private async callOn(engine: Engine, op: EngineOperation, args: unknown[], left: { records: number }): Promise<never> {
     await engine.ready;
     const signal = currentCancellation();
     const id = this.nextId++;
-    const result = new Promise<never>((resolve, reject) => engine.calls.set(id, { resolve: resolve as (value: unknown) => void, reject }));
+    const result = new Promise<never>((resolve, reject) => engine.calls.set(id, { resolve: resolve as (value: unknown) => void, reject, left }));
     const cancel = () => this.send(engine, { type: 'cancel', id });
     signal?.addEventListener('abort', cancel, { once: true });
     try {
@@ -268,6 +281,39 @@ export class EnginePool {
       if (err) fail();
     });
   }
+}
+
+/**
+ * The engine a call goes to, by index: the one with the fewest records left to read (then the
+ * fewest calls, then the fewest keys). A key that has an engine (`current`) stays there, unless
+ * it may move and its engine has MOVE_MARGIN_RECORDS more to read than that one.
+ */
+export function placeCall(engines: readonly (Load & { keys: number })[], current: number | undefined, movable: boolean): number {
+  let idlest = 0;
+  for (let i = 1; i < engines.length; i++) {
+    const [a, b] = [engines[i]!, engines[idlest]!];
+    if (a.unread < b.unread || (a.unread === b.unread && (a.working < b.working || (a.working === b.working && a.keys < b.keys)))) idlest = i;
+  }
+  if (current === undefined || current >= engines.length) return idlest;
+  if (!movable || engines[current]!.unread <= engines[idlest]!.unread + MOVE_MARGIN_RECORDS) return current;
+  return idlest;
+}
+
+/** A batch's records to read, as far as its offsets tell: none for a void or malformed one (its engine refuses it). */
+function batchRecords(spec: BatchSpec): number {
+  try {
+    return spec.void ? 0 : Math.max(0, offsetCount(spec.ranges));
+  } catch {
+    return 0;
+  }
+}
+
+/** `records` of a call's batch are read (or no longer will be: the call ended). */
+function readSome(engine: Load, left: { records: number } | undefined, records: number): void {
+  if (!left) return;
+  const read = Math.min(records, left.records);
+  left.records -= read;
+  engine.unread -= read;
 }
 
 /** The running activity's cancellation, when called from an activity. */
