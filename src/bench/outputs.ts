@@ -37,6 +37,13 @@ export class OutputIndex {
     return this.times.get(source);
   }
 
+  /** The latest Kafka timestamp of a first output of `topic`'s records: when the last of them came out. */
+  lastTimeOf(topic: string): number {
+    let last = 0;
+    for (const [key, time] of this.times) if (time > last && key.startsWith(`${topic}:`)) last = time;
+    return last;
+  }
+
   /** Sources of `topic` at or past `from` (per partition) that came out. */
   countFrom(topic: string, from: number[]): number {
     let n = 0;
