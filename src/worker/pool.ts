@@ -55,7 +55,7 @@ interface Engine extends Load {
   index: number;
   child: ChildProcess;
   ready: Promise<void>;
-  calls: Map<number, { resolve: (value: unknown) => void; reject: (err: unknown) => void; left?: { records: number } }>;
+  calls: Map<number, { resolve: (value: unknown) => void; reject: (err: unknown) => void; left: { records: number } }>;
   restarts: number;
 }
 
@@ -260,7 +260,7 @@ export class EnginePool {
   private async ask<T>(engine: Engine, type: 'metrics' | 'readiness'): Promise<T> {
     await engine.ready;
     const id = this.nextId++;
-    const answer = new Promise<T>((resolve, reject) => engine.calls.set(id, { resolve: resolve as (value: unknown) => void, reject }));
+    const answer = new Promise<T>((resolve, reject) => engine.calls.set(id, { resolve: resolve as (value: unknown) => void, reject, left: { records: 0 } }));
     this.send(engine, { type, id });
     return answer;
   }
@@ -289,11 +289,9 @@ export class EnginePool {
  * it may move and its engine has MOVE_MARGIN_RECORDS more to read than that one.
  */
 export function placeCall(engines: readonly (Load & { keys: number })[], current: number | undefined, movable: boolean): number {
+  const lighter = (a: Load & { keys: number }, b: Load & { keys: number }) => a.unread - b.unread || a.working - b.working || a.keys - b.keys;
   let idlest = 0;
-  for (let i = 1; i < engines.length; i++) {
-    const [a, b] = [engines[i]!, engines[idlest]!];
-    if (a.unread < b.unread || (a.unread === b.unread && (a.working < b.working || (a.working === b.working && a.keys < b.keys)))) idlest = i;
-  }
+  for (let i = 1; i < engines.length; i++) if (lighter(engines[i]!, engines[idlest]!) < 0) idlest = i;
   if (current === undefined || current >= engines.length) return idlest;
   if (!movable || engines[current]!.unread <= engines[idlest]!.unread + MOVE_MARGIN_RECORDS) return current;
   return idlest;
@@ -309,8 +307,7 @@ function batchRecords(spec: BatchSpec): number {
 }
 
 /** `records` of a call's batch are read (or no longer will be: the call ended). */
-function readSome(engine: Load, left: { records: number } | undefined, records: number): void {
-  if (!left) return;
+function readSome(engine: Load, left: { records: number }, records: number): void {
   const read = Math.min(records, left.records);
   left.records -= read;
   engine.unread -= read;
