@@ -98,15 +98,14 @@ function batchContext(batchId: string, topic: string, lane: Lane, deadLetterAll:
 export function createBatchWork(deps: BatchActivityDeps) {
   const rules = ruleSettings(deps.config);
   /** A batch of offset ranges (docs/design.md, "The hand-off"). */
-  async function processRanges(spec: BatchSpec, processedAtMs: number, signal: AbortSignal, onRead?: (records: number) => void): Promise<BatchResult> {
+  async function processRanges(spec: BatchSpec, processedAtMs: number, signal: AbortSignal, onChunkDone?: (records: number) => void): Promise<BatchResult> {
     const problem = validateBatchSpec(spec);
     if (problem) throw ApplicationFailure.nonRetryable(`The batch input is malformed: ${problem}.`, INVALID_BATCH_INPUT);
     if (spec.void) return emptyResult(spec.batchId);
     const superseded = await deps.incarnations.check(spec);
     if (superseded) throw ApplicationFailure.nonRetryable(superseded, SUPERSEDED_BATCH);
-    const read = deps.reader.read(spec.topic, spec.ranges, { chunkBytes: deps.config.batch.maxBytes, signal });
-    const chunks = onRead ? reportingReads(read, onRead) : read;
-    return publishBatch(deps, rules, batchContext(spec.batchId, spec.topic, spec.lane, spec.deadLetter?.error, processedAtMs, signal), chunks);
+    const chunks = deps.reader.read(spec.topic, spec.ranges, { chunkBytes: deps.config.batch.maxBytes, signal });
+    return publishBatch(deps, rules, batchContext(spec.batchId, spec.topic, spec.lane, spec.deadLetter?.error, processedAtMs, signal), chunks, onChunkDone);
   }
 
   /**
@@ -147,15 +146,14 @@ function cancellation(): AbortSignal {
   return Context.current().cancellationSignal;
 }
 
-/** The chunks as they are, each one's size told to `onRead` as it comes. */
-async function* reportingReads(chunks: AsyncIterable<RangeRecord[]>, onRead: (records: number) => void): AsyncGenerator<RangeRecord[]> {
-  for await (const records of chunks) {
-    onRead(records.length);
-    yield records;
-  }
-}
-
-async function publishBatch(deps: BatchActivityDeps, rules: RuleSettings, ctx: BatchContext, chunks: AsyncIterable<RangeRecord[]>): Promise<BatchResult> {
+/** `onChunkDone`: told each chunk's records once they are published and counted, so that a worker's engines can be given work by what they have left. */
+async function publishBatch(
+  deps: BatchActivityDeps,
+  rules: RuleSettings,
+  ctx: BatchContext,
+  chunks: AsyncIterable<RangeRecord[]>,
+  onChunkDone?: (records: number) => void,
+): Promise<BatchResult> {
   const { metrics } = deps;
   const stopTimer = metrics?.batchDuration.startTimer();
   const result = emptyResult(ctx.batchId);
@@ -165,6 +163,7 @@ async function publishBatch(deps: BatchActivityDeps, rules: RuleSettings, ctx: B
     for await (const records of readAhead(chunks)) {
       const outcome = await publishChunk(deps, rules, ctx, lease, records, chunk++);
       add(result, outcome);
+      onChunkDone?.(records.length);
     }
   } finally {
     lease.release();

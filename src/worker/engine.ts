@@ -32,7 +32,7 @@ export type EngineRequest =
 export type EngineReply =
   | { type: 'ready' }
   | { type: 'result'; id: number; value: unknown }
-  /** A call's batch has read this many more of its records: what is left of it, for the choice of engine. */
+  /** A call's batch has published this many more of its records: what is left of it, for the choice of engine. */
   | { type: 'progress'; id: number; records: number }
   | { type: 'failure'; id: number; failure: SerializedFailure };
 
@@ -76,8 +76,8 @@ if (require.main === module) {
         case 'call': {
           const cancel = new AbortController();
           cancels.set(request.id, cancel);
-          const onRead = (records: number) => reply({ type: 'progress', id: request.id, records });
-          withRemoteParent(tracing?.tracer, request.traceparent, `engine:${request.op}`, () => call(work, request.op, request.args, cancel.signal, onRead)).then(
+          const onChunkDone = (records: number) => reply({ type: 'progress', id: request.id, records });
+          withRemoteParent(tracing?.tracer, request.traceparent, `engine:${request.op}`, () => call(work, request.op, request.args, cancel.signal, onChunkDone)).then(
             (value) => reply({ type: 'result', id: request.id, value }),
             (err: unknown) => reply({ type: 'failure', id: request.id, failure: serializeFailure(err) }),
           ).finally(() => cancels.delete(request.id));
@@ -104,10 +104,10 @@ if (require.main === module) {
   });
 }
 
-function call(work: WorkerWork, op: EngineOperation, args: unknown[], signal: AbortSignal, onRead: (records: number) => void): Promise<unknown> {
+function call(work: WorkerWork, op: EngineOperation, args: unknown[], signal: AbortSignal, onChunkDone: (records: number) => void): Promise<unknown> {
   switch (op) {
     case 'processRanges':
-      return work.processRanges(...(args as [Parameters<WorkerWork['processRanges']>[0], number]), signal, onRead);
+      return work.processRanges(...(args as [Parameters<WorkerWork['processRanges']>[0], number]), signal, onChunkDone);
     case 'handleBatch':
       return work.handleBatch(...(args as [Parameters<WorkerWork['handleBatch']>[0], Uint8Array, number]), signal);
     case 'publishSummary':

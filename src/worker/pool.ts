@@ -32,11 +32,12 @@ const ENGINE_INITIAL_OLD_SPACE_MB = 96;
 /** A key unused this long is forgotten: its bridge has moved on to other lanes. */
 const AFFINITY_IDLE_MS = 5 * 60_000;
 /**
- * A lane moves to another engine only when its own has at least this many more records to read:
- * about one 1 MiB chunk of generator records, the most two engines' counts differ by from reading
- * ahead alone. A move costs the new engine a producer's initialisation.
+ * A lane moves to another engine only when its own has at least this many more records to finish:
+ * about half a 1 MiB chunk of generator records (an engine's count falls a chunk at a time). Below
+ * it a move would not pay for itself: it costs the new engine a producer's initialisation. At a
+ * steady rate batches are smaller than this, so lanes stay put.
  */
-export const MOVE_MARGIN_RECORDS = 4_000;
+export const MOVE_MARGIN_RECORDS = 2_000;
 
 /** An engine's call could not complete because the engine went away; Temporal retries the attempt. */
 export class EngineGoneError extends PipelineError {
@@ -47,8 +48,8 @@ export class EngineGoneError extends PipelineError {
 interface Load {
   /** Batches and summaries (calls, not questions). */
   working: number;
-  /** Records their batches have still to read: offsets given, less the records read so far. */
-  unread: number;
+  /** Records their batches have still to finish: offsets given, less the records of chunks done. */
+  unfinished: number;
 }
 
 interface Engine extends Load {
@@ -152,7 +153,7 @@ export class EnginePool {
       ready: new Promise<void>((resolve, reject) => ((markReady = resolve), (markFailed = reject))),
       calls: new Map(),
       working: 0,
-      unread: 0,
+      unfinished: 0,
       restarts,
     };
     engine.ready.catch(() => undefined);
@@ -162,7 +163,7 @@ export class EnginePool {
       if (reply.type === 'ready') return markReady();
       const pending = engine.calls.get(reply.id);
       if (!pending) return;
-      if (reply.type === 'progress') return readSome(engine, pending.left, reply.records);
+      if (reply.type === 'progress') return finishSome(engine, pending.left, reply.records);
       engine.calls.delete(reply.id);
       if (reply.type === 'result') pending.resolve(reply.value);
       else pending.reject(deserializeFailure(reply.failure));
@@ -197,7 +198,7 @@ export class EnginePool {
     if (!affinity) this.forgetIdleKeys(now);
     const keys = this.keysPerEngine();
     const chosen = placeCall(
-      this.engines.map((e, i) => ({ working: e.working, unread: e.unread, keys: keys[i]! })),
+      this.engines.map((e, i) => ({ working: e.working, unfinished: e.unfinished, keys: keys[i]! })),
       affinity?.engine,
       movable,
     );
@@ -233,12 +234,12 @@ export class EnginePool {
     const engine = this.engineFor(key, options.movable);
     const left = { records: options.records };
     engine.working++;
-    engine.unread += left.records;
+    engine.unfinished += left.records;
     try {
       return await this.callOn(engine, op, args, left);
     } finally {
       engine.working--;
-      readSome(engine, left, left.records);
+      finishSome(engine, left, left.records);
     }
   }
 
@@ -284,16 +285,16 @@ export class EnginePool {
 }
 
 /**
- * The engine a call goes to, by index: the one with the fewest records left to read (then the
+ * The engine a call goes to, by index: the one with the fewest records left to finish (then the
  * fewest calls, then the fewest keys). A key that has an engine (`current`) stays there, unless
- * it may move and its engine has MOVE_MARGIN_RECORDS more to read than that one.
+ * it may move and its engine has MOVE_MARGIN_RECORDS more to finish than that one.
  */
 export function placeCall(engines: readonly (Load & { keys: number })[], current: number | undefined, movable: boolean): number {
-  const lighter = (a: Load & { keys: number }, b: Load & { keys: number }) => a.unread - b.unread || a.working - b.working || a.keys - b.keys;
+  const lighter = (a: Load & { keys: number }, b: Load & { keys: number }) => a.unfinished - b.unfinished || a.working - b.working || a.keys - b.keys;
   let idlest = 0;
   for (let i = 1; i < engines.length; i++) if (lighter(engines[i]!, engines[idlest]!) < 0) idlest = i;
   if (current === undefined || current >= engines.length) return idlest;
-  if (!movable || engines[current]!.unread <= engines[idlest]!.unread + MOVE_MARGIN_RECORDS) return current;
+  if (!movable || engines[current]!.unfinished <= engines[idlest]!.unfinished + MOVE_MARGIN_RECORDS) return current;
   return idlest;
 }
 
@@ -306,11 +307,11 @@ function batchRecords(spec: BatchSpec): number {
   }
 }
 
-/** `records` of a call's batch are read (or no longer will be: the call ended). */
-function readSome(engine: Load, left: { records: number }, records: number): void {
-  const read = Math.min(records, left.records);
-  left.records -= read;
-  engine.unread -= read;
+/** `records` of a call's batch are done (or no longer will be: the call ended). */
+function finishSome(engine: Load, left: { records: number }, records: number): void {
+  const done = Math.min(records, left.records);
+  left.records -= done;
+  engine.unfinished -= done;
 }
 
 /** The running activity's cancellation, when called from an activity. */
