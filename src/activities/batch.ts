@@ -13,7 +13,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { byPartition } from '../clients/partitioned-send';
-import { encodeProduceRequest } from '../clients/produce-encoding';
+import { encodeAsBroker } from '../clients/produce-encoding';
 import type { RangeReader, RangeRecord } from '../clients/range-reader';
 import { linkRecordTraces, outputTraceparent } from '../clients/tracing';
 import type { LaneTransactions, Outgoing } from '../clients/transactions';
@@ -259,8 +259,8 @@ export async function rehearseChunk(config: Pick<Config, 'kafka' | 'aggregates'>
   countByReason(transformed.deadLetters);
   const sends = await byPartition(outgoing(ctx, config, transformed), async () => REHEARSAL_PARTITIONS);
   const topicData = sends.map(({ topic, partition, items }) => ({ topic, partitions: [kafkajsPartitionData(partition, items.map((o) => o.message))] }));
-  const request = encodeProduceRequest({ acks: -1, timeout: 30_000, transactionalId: ctx.lane.id, producerId: 0, producerEpoch: 0, topicData });
-  return request.length + aggregates.deltas.length;
+  const bytes = await encodeAsBroker({ topicData, transactionalId: ctx.lane.id, producerId: '0', producerEpoch: 0 });
+  return bytes + aggregates.deltas.length;
 }
 
 interface PartitionData {
@@ -276,8 +276,8 @@ function kafkajsPartitionData(partition: number, messages: Outgoing['message'][]
   return entry;
 }
 
-/** Partitions as kafkajs's metadata describes them, for the rehearsal's partitioner. */
-const REHEARSAL_PARTITIONS = [0, 1, 2, 3].map((partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], offlineReplicas: [], partitionErrorCode: 0 }));
+/** Partitions as kafkajs's metadata decoder (v5 and later) builds them, its fields in its order, for the rehearsal's partitioner. */
+const REHEARSAL_PARTITIONS = [0, 1, 2, 3].map((partitionId) => ({ partitionErrorCode: 0, partitionId, leader: 0, replicas: [0], isr: [0], offlineReplicas: [] }));
 
 function deadLetterEverything(records: readonly RangeRecord[], error: string): Transformed {
   return { logins: [], deadLetters: records.map((record) => ({ record, rejection: { reason: 'processing_error', error } })) };

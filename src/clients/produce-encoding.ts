@@ -90,6 +90,21 @@ export function installFastProduceEncoding(): void {
   definition[FAST] = true;
 }
 
+/**
+ * A produce request's bytes, encoded as a kafkajs broker encodes one: its arguments built as
+ * kafkajs 2.2.4's Broker.produce builds them (these fields, in this order), through the table the
+ * fast encoding is installed in, at the newest version kafkajs knows (the one Kafka 0.11 and
+ * later are asked with). A worker engine's rehearsal runs its requests through here, so that the
+ * code compiled for them is the code real requests run (src/worker/warm-up.ts).
+ */
+export async function encodeAsBroker(request: { topicData: ProduceArgs['topicData']; transactionalId: string; producerId: string; producerEpoch: number }): Promise<number> {
+  const { topicData, transactionalId, producerId, producerEpoch } = request;
+  const args: ProduceArgs = { acks: -1, timeout: 30_000, compression: 0, topicData, transactionalId, producerId, producerEpoch };
+  const newest = Math.max(...produceDefinition.versions.map(Number));
+  const encoded = (await produceDefinition.protocol({ version: newest })(args).request.encode()) as { offset: number };
+  return encoded.offset;
+}
+
 /** kafkajs's request framing takes an Encoder; this one holds the finished bytes. */
 function wrap(bytes: Buffer): unknown {
   const encoder = new Encoder(0);

@@ -48,15 +48,18 @@ export interface Cursor {
   buffered: RangeRecord[];
 }
 
+/** What a reader reads through: a connection to the cluster (a stand-in, for a worker engine's rehearsal). */
+export type ReaderConnection = Pick<ClusterConnection, 'cluster' | 'connect' | 'close'>;
+
 export class RangeReader {
-  private readonly connection: ClusterConnection;
+  private readonly connection: ReaderConnection;
   /** Bytes per record in each partition's last response (by `topic:partition`), for the size of what is left of a range. */
   private readonly recordBytes = new Map<string, number>();
   /** Records the broker sent, in a range or not: what the reader decoded. */
   recordsFetched = 0;
 
-  constructor(kafka: Kafka) {
-    this.connection = new ClusterConnection(kafka);
+  constructor(source: Kafka | ReaderConnection) {
+    this.connection = 'cluster' in source ? source : new ClusterConnection(source);
   }
 
   private get cluster(): KafkajsCluster {
