@@ -93,8 +93,8 @@ export function installFastProduceEncoding(): void {
 /**
  * A produce request's bytes, encoded as a kafkajs broker encodes one: its arguments built as
  * kafkajs 2.2.4's Broker.produce builds them (these fields, in this order), through the table the
- * fast encoding is installed in, at the newest version kafkajs knows (the one Kafka 0.11 and
- * later are asked with). A worker engine's rehearsal runs its requests through here, so that the
+ * fast encoding is installed in, at the newest version kafkajs knows (the one it asks Kafka 2.1
+ * and later with). A worker engine's rehearsal runs its requests through here, so that the
  * code compiled for them is the code real requests run (src/worker/warm-up.ts).
  */
 export async function encodeAsBroker(request: { topicData: ProduceArgs['topicData']; transactionalId: string; producerId: string; producerEpoch: number }): Promise<number> {

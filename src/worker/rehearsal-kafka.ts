@@ -3,9 +3,10 @@
  * answers fetches from records it holds in memory, as Kafka's bytes (record batches in a fetch
  * response), which kafkajs's own fetch decoder then decodes. So the rehearsal reads through the
  * range reader, kafkajs's record decoding and take() as a batch does, with no network and no topic
- * touched: the code V8 compiles for it is the code a first real batch runs. A timeline of a
- * 100,000-record run showed that path compiled and recompiled during the first real batches
- * (a third of a second of compilation per engine), because the rehearsal never ran it.
+ * touched: the code V8 compiles for it is the code a first real batch runs. A trace of V8's
+ * optimisations in a 100,000-record run showed that path compiled during the first real batches,
+ * because the rehearsal never ran it: with the shapes below, each engine's compilation during the
+ * run fell from about 0.95 s to 0.27 s.
  */
 import { Buffer } from 'node:buffer';
 import type { KafkajsBroker, KafkajsCluster, KafkajsPartitionData } from '../clients/kafka';
