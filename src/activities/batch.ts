@@ -13,6 +13,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { byPartition } from '../clients/partitioned-send';
+import { kafkajsPartitionMetadata } from '../clients/kafka';
 import { encodeAsBroker } from '../clients/produce-encoding';
 import type { RangeReader, RangeRecord } from '../clients/range-reader';
 import { linkRecordTraces, outputTraceparent } from '../clients/tracing';
@@ -276,8 +277,8 @@ function kafkajsPartitionData(partition: number, messages: Outgoing['message'][]
   return entry;
 }
 
-/** Partitions as kafkajs's metadata decoder (v5 and later) builds them, its fields in its order, for the rehearsal's partitioner. */
-const REHEARSAL_PARTITIONS = [0, 1, 2, 3].map((partitionId) => ({ partitionErrorCode: 0, partitionId, leader: 0, replicas: [0], isr: [0], offlineReplicas: [] }));
+/** Partitions as kafkajs's metadata has them, for the rehearsal's partitioner. */
+const REHEARSAL_PARTITIONS = [0, 1, 2, 3].map((partitionId) => kafkajsPartitionMetadata(partitionId, 0));
 
 function deadLetterEverything(records: readonly RangeRecord[], error: string): Transformed {
   return { logins: [], deadLetters: records.map((record) => ({ record, rejection: { reason: 'processing_error', error } })) };

@@ -114,6 +114,14 @@ export class ClusterConnection {
 /** kafkajs's isolation level for fetches and offset lookups that see only committed transactions. */
 const READ_COMMITTED = 1;
 
+/**
+ * A partition's metadata as kafkajs's metadata decoder (v5 and later) builds it, its fields in its
+ * order: the shape V8 sees in real metadata, for the stand-ins of a worker engine's rehearsal.
+ */
+export function kafkajsPartitionMetadata(partitionId: number, leader: number): PartitionMetadata {
+  return { partitionErrorCode: 0, partitionId, leader, replicas: [leader], isr: [leader], offlineReplicas: [] };
+}
+
 /** The part of kafkajs's internal Cluster (src/cluster/index.js) that the range reader uses. */
 export interface KafkajsCluster {
   connect(): Promise<void>;

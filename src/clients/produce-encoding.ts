@@ -72,6 +72,7 @@ const BATCH_HEAD_BYTES = 21;
 /** attributes (2), lastOffsetDelta (4), two timestamps (16), producer id (8), epoch (2), first sequence (4), record count (4). */
 const BATCH_BODY_HEAD_BYTES = 40;
 const FAST = Symbol('login-pipeline fast produce encoding');
+const NEWEST_PRODUCE_VERSION = Math.max(...produceDefinition.versions.map(Number));
 
 /** Makes kafkajs encode this process's produce requests here (idempotent). */
 export function installFastProduceEncoding(): void {
@@ -100,8 +101,7 @@ export function installFastProduceEncoding(): void {
 export async function encodeAsBroker(request: { topicData: ProduceArgs['topicData']; transactionalId: string; producerId: string; producerEpoch: number }): Promise<number> {
   const { topicData, transactionalId, producerId, producerEpoch } = request;
   const args: ProduceArgs = { acks: -1, timeout: 30_000, compression: 0, topicData, transactionalId, producerId, producerEpoch };
-  const newest = Math.max(...produceDefinition.versions.map(Number));
-  const encoded = (await produceDefinition.protocol({ version: newest })(args).request.encode()) as { offset: number };
+  const encoded = (await produceDefinition.protocol({ version: NEWEST_PRODUCE_VERSION })(args).request.encode()) as { offset: number };
   return encoded.offset;
 }
 

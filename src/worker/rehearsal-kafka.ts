@@ -9,7 +9,7 @@
  * run fell from about 0.95 s to 0.27 s.
  */
 import { Buffer } from 'node:buffer';
-import type { KafkajsBroker, KafkajsCluster, KafkajsPartitionData } from '../clients/kafka';
+import { kafkajsPartitionMetadata, type KafkajsBroker, type KafkajsCluster, type KafkajsPartitionData } from '../clients/kafka';
 import type { ReaderConnection } from '../clients/range-reader';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -77,7 +77,7 @@ export async function rehearsalConnection(topic: string, records: readonly HeldR
     addTargetTopic: async () => undefined,
     refreshMetadata: async () => undefined,
     findLeaderForPartitions: (_topic, asked) => ({ [NODE_ID]: asked }),
-    findTopicPartitionMetadata: () => [...held.keys()].map((partitionId) => ({ partitionErrorCode: 0, partitionId, leader: NODE_ID, replicas: [NODE_ID], isr: [NODE_ID], offlineReplicas: [] })),
+    findTopicPartitionMetadata: () => [...held.keys()].map((partitionId) => kafkajsPartitionMetadata(partitionId, NODE_ID)),
     findBroker: async () => broker,
     fetchTopicsOffset: async () => {
       throw new Error('The rehearsal reads ranges only.');
