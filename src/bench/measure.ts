@@ -57,3 +57,20 @@ export function percentile(sorted: number[], q: number): number {
 export function round(n: number, digits: number): number {
   return Number(n.toFixed(digits));
 }
+
+/**
+ * When each tenth of a run's records was out: seconds from `startMs` to the time by which the
+ * first 10%, 20%, ... 100% of `times` (epoch ms, any order) had passed. A run whose throughput is
+ * flat has evenly spaced tenths; a start that costs more shows as a longer first one.
+ */
+export function tenthsOut(startMs: number, times: readonly number[]): number[] {
+  const sorted = [...times].sort((a, b) => a - b);
+  if (sorted.length === 0) return [];
+  return Array.from({ length: 10 }, (_, i) => round((sorted[Math.ceil(((i + 1) * sorted.length) / 10) - 1]! - startMs) / 1000, 3));
+}
+
+/** Records per second over the last nine tenths of a run (see tenthsOut): its rate once started; null when they took no time. */
+export function laterRate(records: number, tenths: readonly number[]): number | null {
+  const span = (tenths[9] ?? 0) - (tenths[0] ?? 0);
+  return tenths.length === 10 && span > 0 ? Math.round((records - Math.ceil(records / 10)) / span) : null;
+}

@@ -44,6 +44,13 @@ export class OutputIndex {
     return last;
   }
 
+  /** The Kafka timestamps of the first outputs of `topic`'s records, one per record that came out. */
+  timesOf(topic: string): number[] {
+    const times: number[] = [];
+    for (const [key, time] of this.times) if (key.startsWith(`${topic}:`)) times.push(time);
+    return times;
+  }
+
   /** Sources of `topic` at or past `from` (per partition) that came out. */
   countFrom(topic: string, from: number[]): number {
     let n = 0;

@@ -23,7 +23,7 @@ import { runningPid, type ManagedProcess } from '../stack/proc';
 import { stackLayout } from '../stack/layout';
 import { runBaseline } from './baseline';
 import { removeRun } from './cleanup';
-import { cpuSeconds, peakRssMb, percentile, round } from './measure';
+import { cpuSeconds, laterRate, peakRssMb, percentile, round, tenthsOut } from './measure';
 import { inputTimes, OutputIndex } from './outputs';
 
 export interface BenchOptions {
@@ -65,6 +65,10 @@ export interface BenchResult {
     worker_peak_rss_mb: number;
     lost: number;
     duplicates: number;
+    /** Seconds from the join until 10%, 20%, ... 100% of the records were out (see tenthsOut). */
+    tenths_s: number[];
+    /** Records per second over the last nine tenths: the rate once the start is paid for. */
+    later_records_per_s: number | null;
   };
   baseline: { records_per_s: number; seconds: number };
   ratio: number;
@@ -151,6 +155,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const lastOutputAt = index.lastTimeOf(config.kafka.inputTopic);
     const seconds = (Math.max(countedAt, lastOutputAt) - started) / 1000;
     log(`  ${Math.round(options.records / seconds)} records/s (${seconds.toFixed(1)} s); lost ${check.lost}, duplicates ${check.duplicates}`);
+    const outTimes = index.timesOf(config.kafka.inputTopic);
+    const tenths = tenthsOut(started, outTimes);
+    const later = laterRate(outTimes.length, tenths);
+    log(`  each tenth out by ${tenths.join(', ')} s; ${later ?? '-'} records/s after the first tenth`);
 
     log(`Steady: ${options.rate} records/s for ${options.steadySeconds} s on ${options.partitions} partitions…`);
     const steady = await steadyPhase(kafka, config, config.kafka.inputTopic, options, { bridge, worker, services, outputs: index });
@@ -183,6 +191,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         worker_peak_rss_mb: round(workerRss, 1),
         lost: check.lost,
         duplicates: check.duplicates,
+        tenths_s: tenths,
+        later_records_per_s: later,
       },
       baseline: { records_per_s: Math.round(baselinePerS), seconds: round(baseline.seconds, 2) },
       ratio: round(recordsPerS / baselinePerS, 3),

@@ -65,6 +65,7 @@ runMain(async () => {
     `pipeline                 ${String(result.pipeline.records_per_s).padStart(9)}   bridge ${result.pipeline.bridge_peak_rss_mb}, worker ${result.pipeline.worker_peak_rss_mb}`,
     `ratio pipeline/baseline  ${result.ratio}`,
     `records ${result.records}; lost ${result.pipeline.lost}; duplicates ${result.pipeline.duplicates}`,
+    `pipeline: each tenth out by ${result.pipeline.tenths_s.join(', ')} s after the join; ${result.pipeline.later_records_per_s ?? '-'} records/s after the first tenth`,
     '',
     `steady ${result.steady.rate} records/s:`,
     `  ${steady(result.steady)}`,

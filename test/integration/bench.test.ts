@@ -25,6 +25,10 @@ describe('benchmark (small)', function () {
     assert.ok(Math.abs(result.ratio - result.pipeline.records_per_s / result.baseline.records_per_s) < 0.002, 'ratio is pipeline over baseline');
     assert.equal(result.pipeline.duplicates, 0);
     assert.equal(result.pipeline.lost, 0);
+    const tenths = result.pipeline.tenths_s as number[];
+    assert.equal(tenths.length, 10, 'when each tenth of the records was out');
+    assert.ok(tenths.every((t, i) => t > 0 && (i === 0 || t >= tenths[i - 1]!)) && tenths[9]! <= result.pipeline.seconds, `tenths in order, within the run: ${tenths}`);
+    assert.ok(result.pipeline.later_records_per_s > 0, 'the rate after the first tenth');
     for (const phase of [result.steady, result.wide]) {
       assert.ok(phase.workflows_per_s > 0 && phase.p99_ms > 0, 'a steady phase measured');
       for (const part of ['bridge', 'worker', 'total']) assert.ok(phase.cpu_cores[part] >= 0, `cpu_cores.${part}`);
