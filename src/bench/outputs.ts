@@ -44,10 +44,13 @@ export class OutputIndex {
     return last;
   }
 
-  /** The Kafka timestamps of the first outputs of `topic`'s records, one per record that came out. */
-  timesOf(topic: string): number[] {
+  /** The Kafka timestamps of the first outputs of `topic`'s records at or past `from` (per partition), one per record that came out. */
+  timesOf(topic: string, from: number[]): number[] {
     const times: number[] = [];
-    for (const [key, time] of this.times) if (key.startsWith(`${topic}:`)) times.push(time);
+    for (const [key, time] of this.times) {
+      const [t, partition, offset] = key.split(':');
+      if (t === topic && Number(offset) >= (from[Number(partition)] ?? Infinity)) times.push(time);
+    }
     return times;
   }
 

@@ -28,6 +28,13 @@ import { inputTimes, OutputIndex } from './outputs';
 
 export interface BenchOptions {
   records: number;
+  /**
+   * Records to run through the baseline and the pipeline before either is timed, on the same topic
+   * and consumer groups (0: none, as by default). The baseline's process and the pipeline's worker
+   * are then warm, as in a service that has been running, and a new bridge takes the timed load, as
+   * after a restart of the bridge; the default run shows a cold start.
+   */
+  warmUp: number;
   partitions: number;
   /** The steady phases' rate, records/s. */
   rate: number;
@@ -115,29 +122,42 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const dlqs = [config.kafka.dlqTopic, `${id}-baseline-dlq`].map((topic) => ({ topic, maxMessageBytes: dlqLimit }));
   await ensureTopics(kafka, [config.kafka.outputTopic, `${id}-baseline-out`, ...dlqs], options.partitions);
 
-  log(`Producing ${options.records} generator records (5% without device_type, 1% invalid) to ${config.kafka.inputTopic}…`);
-  const loadStartedAt = Date.now();
-  const expected = await produceLoad(kafka, config.kafka.inputTopic, options.records);
-
-  log('Baseline: kafkajs consume → transform → produce…');
-  const baseline = await runBaseline(kafka, { input: config.kafka.inputTopic, output: `${id}-baseline-out`, dlq: `${id}-baseline-dlq`, groupId: `${id}-baseline-group` }, options.records);
-  log(`  ${Math.round(baseline.records / baseline.seconds)} records/s (${baseline.seconds.toFixed(1)} s)`);
-
-  log('Pipeline: bridge + worker, until every input is out and aggregated…');
+  const topic = config.kafka.inputTopic;
+  const baselineNames = { input: topic, output: `${id}-baseline-out`, dlq: `${id}-baseline-dlq`, groupId: `${id}-baseline-group` };
   const childEnv = serviceEnvironment(env);
   const redis = createRedis(config.redis);
   const store = createInsightsStore(redis, config);
   const services: Service[] = [];
   let outputs: OutputIndex | undefined;
+  const loadStartedAt = Date.now();
   try {
-    const worker = launch('lib/src/worker/main.js', childEnv, 'Worker running');
-    services.push(worker);
-    await alive(worker.running, services);
+    let worker: Service | undefined;
+    let warm: Expected = { logins: 0, deadLetters: 0 };
+    if (options.warmUp > 0) {
+      // As a service that has been running on this topic would be: the baseline's group and the
+      // pipeline's have read these records, and the worker stays; a new bridge takes the load.
+      log(`Warming up, untimed, on ${options.warmUp} records of the same topic: the baseline, then the worker with a bridge that then stops…`);
+      warm = await produceLoad(kafka, topic, options.warmUp);
+      await runBaseline(kafka, baselineNames, options.warmUp);
+      worker = await startWorker(childEnv, services);
+      await runBridgeUntil(childEnv, () => countedInRedis(store, warm, loadStartedAt, services), services);
+    }
+    const timedFrom = await partitionEnds(kafka, topic);
+
+    log(`Producing ${options.records} generator records (5% without device_type, 1% invalid) to ${topic}…`);
+    const expected = await produceLoad(kafka, topic, options.records);
+
+    log('Baseline: kafkajs consume → transform → produce…');
+    const baseline = await runBaseline(kafka, baselineNames, options.records);
+    log(`  ${Math.round(baseline.records / baseline.seconds)} records/s (${baseline.seconds.toFixed(1)} s)`);
+
+    log('Pipeline: bridge + worker, until every input is out and aggregated…');
+    worker ??= await startWorker(childEnv, services);
     const bridge = launch('lib/src/bridge/main.js', childEnv, 'Bridge running');
     services.push(bridge);
     // Timed, as the baseline is, from the moment the consumer has joined its group.
     const started = await groupJoined(kafka, config.kafka.groupId, services);
-    const countedAt = await countedInRedis(store, expected, loadStartedAt, services);
+    const countedAt = await countedInRedis(store, sum(expected, warm), loadStartedAt, services);
     // Read only now: reading the outputs while they are written would take CPU from the pipeline.
     outputs = await OutputIndex.start(kafka, [config.kafka.outputTopic, config.kafka.dlqTopic]);
     const index = outputs;
@@ -155,7 +175,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const lastOutputAt = index.lastTimeOf(config.kafka.inputTopic);
     const seconds = (Math.max(countedAt, lastOutputAt) - started) / 1000;
     log(`  ${Math.round(options.records / seconds)} records/s (${seconds.toFixed(1)} s); lost ${check.lost}, duplicates ${check.duplicates}`);
-    const outTimes = index.timesOf(config.kafka.inputTopic);
+    const outTimes = index.timesOf(topic, timedFrom);
     const tenths = tenthsOut(started, outTimes);
     const later = laterRate(outTimes.length, tenths);
     log(`  each tenth out by ${tenths.join(', ')} s; ${later ?? '-'} records/s after the first tenth`);
@@ -200,6 +220,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       wide,
       settings: {
         partitions: options.partitions,
+        warm_up_records: options.warmUp,
         batch_max_records: config.batch.maxRecords,
         batch_max_bytes: config.batch.maxBytes,
         batch_max_wait_ms: config.batch.maxWaitMs,
@@ -216,6 +237,30 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     );
     redis.disconnect();
   }
+}
+
+async function startWorker(env: Environment, services: Service[]): Promise<Service> {
+  const worker = launch('lib/src/worker/main.js', env, 'Worker running');
+  services.push(worker);
+  await alive(worker.running, services);
+  return worker;
+}
+
+/** Runs a bridge until `done` resolves, then stops it; the worker stays. */
+async function runBridgeUntil(env: Environment, done: () => Promise<unknown>, services: Service[]): Promise<void> {
+  const bridge = launch('lib/src/bridge/main.js', env, 'Bridge running');
+  services.push(bridge);
+  try {
+    await alive(bridge.running, services);
+    await done();
+  } finally {
+    services.splice(services.indexOf(bridge), 1);
+    await stopChild(bridge.child);
+  }
+}
+
+function sum(a: Expected, b: Expected): Expected {
+  return { logins: a.logins + b.logins, deadLetters: a.deadLetters + b.deadLetters };
 }
 
 /** Produces generator records as fast as the broker takes them; returns what the rules make of them. */

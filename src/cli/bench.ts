@@ -1,11 +1,12 @@
 /**
- * `npm run bench -- [--records N] [--json] [--cluster]`: a plain kafkajs passthrough and the
+ * `npm run bench -- [--records N] [--warm-up N] [--json] [--cluster]`: a plain kafkajs passthrough and the
  * pipeline over the same input on the local stack, then two steady phases (latency, CPU per
  * component, workflows per second on 4 and on 32 partitions), with the product's defaults. With
  * --json the last line is the contract's object, with more fields. `--set NAME=VALUE` (repeatable)
  * changes a setting of the bridge and the worker, for experiments; the figures in the README use
  * none. `--cluster` runs it all on the cluster profile (three brokers, Redis Cluster, Temporal's
- * server on PostgreSQL), brought up as `npm run stack:up -- --cluster` does.
+ * server on PostgreSQL), brought up as `npm run stack:up -- --cluster` does. `--warm-up N` runs
+ * N records through the baseline and the worker before either is timed (see BenchOptions).
  */
 import { cpus, totalmem } from 'node:os';
 import { loadConfig } from '../config';
@@ -22,6 +23,7 @@ runMain(async () => {
   const settings = takeSettings(argv);
   const opts = parseOptions(argv, {
     records: 'string',
+    'warm-up': 'string',
     json: 'boolean',
     partitions: 'string',
     rate: 'string',
@@ -34,6 +36,8 @@ runMain(async () => {
     if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive whole number; got "${text}".`);
     return n;
   };
+  const warmUp = Number(opts['warm-up'] ?? 0);
+  if (!Number.isInteger(warmUp) || warmUp < 0) throw new UsageError(`--warm-up must be a whole number of records, 0 or more; got "${opts['warm-up']}".`);
   const t0 = Date.now();
   const log = (line: string) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
   const cluster = opts.cluster === true;
@@ -42,6 +46,7 @@ runMain(async () => {
   else await stackUp(config, () => undefined);
   const result = await runBench({
     records: int('records', opts.records, 200_000),
+    warmUp,
     partitions: int('partitions', opts.partitions, 4),
     rate: int('rate', opts.rate, 2000),
     steadySeconds: int('steady-seconds', opts['steady-seconds'], 30),
