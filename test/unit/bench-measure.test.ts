@@ -4,7 +4,7 @@ import { laterRate, tenthsOut } from '../../src/bench/measure';
 
 describe('bench: when each tenth of a run was out', () => {
   it('gives the time by which each tenth had passed, from the start, in any order of outputs', () => {
-    // 20 outputs, two per 100 ms from 1,000 ms after a start at 0, shuffled.
+    // 20 outputs, two per 100 ms from 1,000 ms after a start at 0, given last first.
     const times = Array.from({ length: 20 }, (_, i) => 1_000 + Math.floor(i / 2) * 100).reverse();
     assert.deepEqual(tenthsOut(0, times), [1, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9]);
     // 2 records out by 1.0 s, the other 18 in the 0.9 s after.
