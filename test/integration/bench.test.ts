@@ -29,7 +29,8 @@ describe('benchmark (small)', function () {
     assert.equal(result.settings.warm_up_records, 1000);
     const tenths = result.pipeline.tenths_s as number[];
     assert.equal(tenths.length, 10, 'when each tenth of the records was out');
-    assert.ok(tenths.every((t, i) => t > 0 && (i === 0 || t >= tenths[i - 1]!)) && tenths[9]! <= result.pipeline.seconds, `tenths in order, within the timed run: ${tenths}`);
+    // seconds is rounded to 10 ms and the tenths to 1 ms: the last tenth may come out up to 6 ms past it.
+    assert.ok(tenths.every((t, i) => t > 0 && (i === 0 || t >= tenths[i - 1]!)) && tenths[9]! <= result.pipeline.seconds + 0.01, `tenths in order, within the timed run (${result.pipeline.seconds} s): ${tenths}`);
     assert.ok(result.pipeline.later_records_per_s > 0, 'the rate after the first tenth');
     for (const phase of [result.steady, result.wide]) {
       assert.ok(phase.workflows_per_s > 0 && phase.p99_ms > 0, 'a steady phase measured');
