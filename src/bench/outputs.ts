@@ -56,12 +56,7 @@ export class OutputIndex {
 
   /** Sources of `topic` at or past `from` (per partition) that came out. */
   countFrom(topic: string, from: number[]): number {
-    let n = 0;
-    for (const key of this.counts.keys()) {
-      const [t, partition, offset] = key.split(':');
-      if (t === topic && Number(offset) >= (from[Number(partition)] ?? Infinity)) n++;
-    }
-    return n;
+    return this.timesOf(topic, from).length;
   }
 
   /** Input offsets below `ends` (per partition) with no output, and outputs beyond one per offset. */

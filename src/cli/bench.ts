@@ -31,13 +31,11 @@ runMain(async () => {
     'wide-partitions': 'string',
     cluster: 'boolean',
   });
-  const int = (name: string, text: string | undefined, fallback: number) => {
+  const int = (name: string, text: string | undefined, fallback: number, least = 1) => {
     const n = Number(text ?? fallback);
-    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive whole number; got "${text}".`);
+    if (!Number.isInteger(n) || n < least) throw new UsageError(`--${name} must be a whole number, ${least} or more; got "${text}".`);
     return n;
   };
-  const warmUp = Number(opts['warm-up'] ?? 0);
-  if (!Number.isInteger(warmUp) || warmUp < 0) throw new UsageError(`--warm-up must be a whole number of records, 0 or more; got "${opts['warm-up']}".`);
   const t0 = Date.now();
   const log = (line: string) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
   const cluster = opts.cluster === true;
@@ -46,7 +44,7 @@ runMain(async () => {
   else await stackUp(config, () => undefined);
   const result = await runBench({
     records: int('records', opts.records, 200_000),
-    warmUp,
+    warmUp: int('warm-up', opts['warm-up'], 0, 0),
     partitions: int('partitions', opts.partitions, 4),
     rate: int('rate', opts.rate, 2000),
     steadySeconds: int('steady-seconds', opts['steady-seconds'], 30),
