@@ -11,6 +11,7 @@
  */
 import type { Kafka, Message, PartitionMetadata, Producer, Transaction } from 'kafkajs';
 import type { Logger } from '../log';
+import { sleep } from '../process/wait';
 import { ClusterConnection, type KafkajsCluster } from './kafka';
 import { byPartition, type PartitionsOf } from './partitioned-send';
 import { FastJavaCompatiblePartitioner } from './partitioner';
@@ -99,7 +100,7 @@ export class LaneTransactions {
         return 'already-published';
       }
       await sendByPartition(txn, messages, (topic) => this.partitionsOf(topic), this.options.maxRequestBytes);
-      await txn.sendOffsets({ consumerGroupId: laneId, topics: [{ topic: anchorTopic, partitions: [{ partition: 0, offset: String(target) }] }] });
+      await sendOffsetsOnceDecided(txn, { consumerGroupId: laneId, topics: [{ topic: anchorTopic, partitions: [{ partition: 0, offset: String(target) }] }] });
       await txn.commit();
       entry.mark = target;
       return 'published';
@@ -238,6 +239,29 @@ export class LaneLease {
 
   release(): void {
     this.pool.release(this.laneId, this.entry);
+  }
+}
+
+/** How long a transaction's offsets wait for the transaction before it to be decided. */
+const PREVIOUS_TRANSACTION_WAIT_MS = 10_000;
+
+/**
+ * Adds offsets to a transaction, waiting for the producer's previous transaction to be decided.
+ * A commit returns once the coordinator has logged it, and the coordinator then writes its
+ * markers; a request of the next transaction before that is answered CONCURRENT_TRANSACTIONS,
+ * which the broker expects clients to retry (the Java client does). kafkajs retries it for the
+ * records' AddPartitionsToTxn but not for sendOffsets' AddOffsetsToTxn, which comes first in a
+ * transaction without records. Retried here, in place: the producer and its transaction are fine.
+ */
+export async function sendOffsetsOnceDecided(txn: Pick<Transaction, 'sendOffsets'>, offsets: Parameters<Transaction['sendOffsets']>[0]): Promise<void> {
+  const deadline = Date.now() + PREVIOUS_TRANSACTION_WAIT_MS;
+  for (let pause = 10; ; pause = Math.min(pause * 2, 200)) {
+    try {
+      return await txn.sendOffsets(offsets);
+    } catch (err) {
+      if ((err as { type?: string }).type !== 'CONCURRENT_TRANSACTIONS' || Date.now() + pause > deadline) throw err;
+      await sleep(pause);
+    }
   }
 }
 

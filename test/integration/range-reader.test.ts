@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import type { Admin, Kafka } from 'kafkajs';
 import { createCluster, type KafkajsCluster } from '../../src/clients/kafka';
 import { RangeReader, type RangeRecord } from '../../src/clients/range-reader';
+import { sendOffsetsOnceDecided } from '../../src/clients/transactions';
 import { fetchStableOffset } from '../../src/clients/stable-offsets';
 import { testEnv } from '../helpers/env';
 import { createTopics, produce, testKafka } from '../helpers/kafka';
@@ -124,12 +125,12 @@ describe('reading Kafka below kafkajs', function () {
     await producer.connect();
     try {
       const first = await producer.transaction();
-      await first.sendOffsets({ consumerGroupId: group, topics: [{ topic, partitions: [{ partition: 0, offset: '7' }] }] });
+      await sendOffsetsOnceDecided(first, { consumerGroupId: group, topics: [{ topic, partitions: [{ partition: 0, offset: '7' }] }] });
       await first.commit();
       assert.equal(await fetchStableOffset(cluster, group, topic, 0), 7n);
 
       const second = await producer.transaction();
-      await second.sendOffsets({ consumerGroupId: group, topics: [{ topic, partitions: [{ partition: 0, offset: '9' }] }] });
+      await sendOffsetsOnceDecided(second, { consumerGroupId: group, topics: [{ topic, partitions: [{ partition: 0, offset: '9' }] }] });
       let settled = false;
       const stable = fetchStableOffset(cluster, group, topic, 0).finally(() => (settled = true));
       // kafkajs's own fetch answers at once with the offset before the open transaction's.

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { Message, PartitionMetadata } from 'kafkajs';
 import { byPartition, settleEach } from '../../src/clients/partitioned-send';
 import { FastJavaCompatiblePartitioner } from '../../src/clients/partitioner';
-import { sendByPartition } from '../../src/clients/transactions';
+import { sendByPartition, sendOffsetsOnceDecided } from '../../src/clients/transactions';
 import { sleep } from '../../src/process/wait';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -235,5 +235,30 @@ describe('sending by partition (kafkajs 2.2.4 retries across brokers)', () => {
       /partition 0 failed/,
     );
     assert.ok(slowDone, 'the failure came out only after the other send had settled');
+  });
+});
+
+describe('adding offsets to a transaction', () => {
+  const offsets = { consumerGroupId: 'lane', topics: [{ topic: 'anchor', partitions: [{ partition: 0, offset: '9' }] }] };
+
+  it('waits while the previous transaction is being decided, and adds them once', async () => {
+    const answers = [concurrentTransactions(), concurrentTransactions(), undefined];
+    let calls = 0;
+    const sendOffsets = async () => {
+      const answer = answers[calls++];
+      if (answer) throw answer;
+    };
+    await sendOffsetsOnceDecided({ sendOffsets }, offsets);
+    assert.equal(calls, 3);
+  });
+
+  it('fails at once on any other error', async () => {
+    let calls = 0;
+    const sendOffsets = async () => {
+      calls++;
+      throw connectionError();
+    };
+    await assert.rejects(sendOffsetsOnceDecided({ sendOffsets }, offsets), /ECONNREFUSED/);
+    assert.equal(calls, 1);
   });
 });
