@@ -158,7 +158,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     // Timed, as the baseline is, from the moment the consumer has joined its group.
     const started = await groupJoined(kafka, config.kafka.groupId, services);
     const countedAt = await countedInRedis(store, sum(expected, warm), loadStartedAt, services);
-    // Read only now: reading the outputs while they are written would take CPU from the pipeline.
+    // Read only now, once the last transactions are in: reading the outputs while they are written
+    // takes a core from the pipeline (Redis counts a chunk before its transaction publishes it).
+    await outputsSettled(kafka, [config.kafka.outputTopic, config.kafka.dlqTopic]);
     outputs = await OutputIndex.start(kafka, [config.kafka.outputTopic, config.kafka.dlqTopic]);
     const index = outputs;
     const inputEnds = await partitionEnds(kafka, config.kafka.inputTopic);
@@ -398,6 +400,28 @@ async function countedInRedis(store: InsightsStore, expected: Expected, loadStar
   const options = { timeoutMs: 30 * 60_000, message: () => `Redis to count every record (${JSON.stringify(counted)} of ${JSON.stringify(expected)})` };
   await waitUntil(async () => (await share()) >= 0.9, { ...options, intervalMs: 100 });
   return waitUntil(async () => ((await share()) >= 1 ? Date.now() : undefined), { ...options, intervalMs: 10 });
+}
+
+/** Resolves once the topics' ends have not moved for a few polls (or after 10 s: the index waits for what is missing). */
+async function outputsSettled(kafka: Kafka, topics: string[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    let last = -1;
+    let unchanged = 0;
+    await waitUntil(
+      async () => {
+        const ends = await Promise.all(topics.map((topic) => admin.fetchTopicOffsets(topic)));
+        const total = ends.flat().reduce((n, p) => n + Number(p.high), 0);
+        unchanged = total === last ? unchanged + 1 : 0;
+        last = total;
+        return unchanged >= 3 || undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 20, message: 'the outputs to settle' },
+    ).catch(() => undefined);
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 async function partitionEnds(kafka: Kafka, topic: string): Promise<number[]> {
