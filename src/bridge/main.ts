@@ -25,7 +25,9 @@ import { onRequestSignal, onShutdownSignals } from '../process/signals';
 import { Bridge } from './bridge';
 import { BREAKER_OFF } from './breaker';
 import { resumeCommand } from './resume';
+import { installRequestQueueFix } from '../clients/kafkajs-request-queue';
 
+installRequestQueueFix();
 runMain(async () => {
   const config = loadConfig();
   if (process.argv.includes('--resume')) return resumeCommand(config, process.argv.slice(2));

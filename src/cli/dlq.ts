@@ -47,6 +47,7 @@ import { ProgressBar } from './progress';
 import { rangesFrom, readRanges, readRecordAt, type TopicRecord } from '../clients/topic-range';
 import { connectKafkaReader, kafkaFailure } from './kafka-reader';
 import { parseOptions, parseTime } from './options';
+import { installRequestQueueFix } from '../clients/kafkajs-request-queue';
 
 const DEFAULT_SPAN_MS = 86_400_000;
 /**
@@ -58,6 +59,7 @@ const FAILED_AT_MARGIN_MS = 600_000;
 /** `show` prints at most this much of a value as text or hex; `--json` gives it whole. */
 const SHOW_LIMIT_BYTES = 65_536;
 
+installRequestQueueFix();
 runMain(async () => {
   const config = loadConfig();
   const args = process.argv.slice(2);

@@ -16,7 +16,9 @@ import { UsageError } from '../errors';
 import { runMain } from '../process/main';
 import { parseOptions } from './options';
 import { ProgressBar } from './progress';
+import { installRequestQueueFix } from '../clients/kafkajs-request-queue';
 
+installRequestQueueFix();
 runMain(async () => {
   const config = loadConfig();
   const logger = createLogger('generator', config);

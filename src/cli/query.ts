@@ -10,7 +10,9 @@ import { createInsightsStore } from '../insights/store';
 import { UsageError } from '../errors';
 import { runMain } from '../process/main';
 import { parseOptions, parseTime } from './options';
+import { installRequestQueueFix } from '../clients/kafkajs-request-queue';
 
+installRequestQueueFix();
 runMain(async () => {
   const config = loadConfig();
   const opts = parseOptions(process.argv.slice(2), { since: 'string', until: 'string', 'app-version': 'string', json: 'boolean' });

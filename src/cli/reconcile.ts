@@ -36,6 +36,7 @@ import { createInsightsStore } from '../insights/store';
 import { runMain } from '../process/main';
 import { connectKafkaReader, kafkaFailure } from './kafka-reader';
 import { parseOptions, parseTime } from './options';
+import { installRequestQueueFix } from '../clients/kafkajs-request-queue';
 
 const EXIT_GREEN = 0;
 const EXIT_RED = 1;
@@ -43,6 +44,7 @@ const EXIT_CANNOT_CHECK = 2;
 /** For the clocks of the producers, the worker and Kafka: reading starts this much earlier still. */
 const CLOCK_MARGIN_MS = 600_000;
 
+installRequestQueueFix();
 runMain(async () => {
   try {
     return await reconcile();

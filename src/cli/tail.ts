@@ -7,7 +7,9 @@ import { createLogger } from '../log';
 import { onShutdownSignals } from '../process/signals';
 import { runMain } from '../process/main';
 import { parseOptions } from './options';
+import { installRequestQueueFix } from '../clients/kafkajs-request-queue';
 
+installRequestQueueFix();
 runMain(async () => {
   const config = loadConfig();
   const opts = parseOptions(process.argv.slice(2), { topic: 'string', 'from-beginning': 'boolean', json: 'boolean' });

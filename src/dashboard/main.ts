@@ -18,7 +18,9 @@ import { createLogger } from '../log';
 import { onShutdownSignals } from '../process/signals';
 import { OverviewSource } from './overview';
 import { startDashboardServer } from './server';
+import { installRequestQueueFix } from '../clients/kafkajs-request-queue';
 
+installRequestQueueFix();
 runMain(async () => {
   const config = loadConfig();
   const logger = createLogger('dashboard', config);

@@ -17,6 +17,7 @@ import { createRegistry, createWorkerMetrics } from '../metrics';
 import { runMain } from '../process/main';
 import { createWorkerClients, createWorkerWork, type WorkerWork } from './clients';
 import { warmUp } from './warm-up';
+import { installRequestQueueFix } from '../clients/kafkajs-request-queue';
 
 /** The work an engine does, by name, with its arguments but the cancellation signal. */
 export type EngineOperation = 'processRanges' | 'handleBatch' | 'publishSummary';
@@ -54,6 +55,7 @@ export function serializeFailure(err: unknown): SerializedFailure {
 }
 
 if (require.main === module) {
+  installRequestQueueFix();
   runMain(async () => {
     const config = loadConfig();
     const logger = createLogger('worker', config).child({ engine: config.worker.processIndex });

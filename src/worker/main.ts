@@ -20,7 +20,9 @@ import { retry } from '../process/retry';
 import { onShutdownSignals } from '../process/signals';
 import { temporalRuntimeLogger } from './runtime-logger';
 import { startPipelineWorker, type RunningWorker } from './worker';
+import { installRequestQueueFix } from '../clients/kafkajs-request-queue';
 
+installRequestQueueFix();
 runMain(async () => {
   const config = loadConfig();
   const logger = createLogger('worker', config);
