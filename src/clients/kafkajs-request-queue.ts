@@ -13,8 +13,8 @@
  * checks the queue again, as before; only the checks that found nothing to do are gone.
  *
  * A prototype method, so that loading order does not matter: every queue made before or after
- * uses it from its next check on. The entry points of our services install it; the benchmark's
- * process does not, because its baseline is kafkajs as users get it.
+ * uses it from its next check on. The entry points of our services install it; the benchmark
+ * only once its baseline, kafkajs as users get it, has run.
  */
 /* eslint-disable @typescript-eslint/no-require-imports */
 
