@@ -36,6 +36,7 @@ export function nextCheckDelay(pending: number, throttledUntil: number, now: num
   return throttledFor > 0 ? throttledFor : undefined;
 }
 
+/** kafkajs's RequestQueue.scheduleCheckPendingRequests, less the checks with nothing to do. */
 export function scheduleCheckPendingRequests(this: RequestQueueState): void {
   if (this.throttleCheckTimeoutId) return;
   const delay = nextCheckDelay(this.pending.length, this.throttledUntil, Date.now());
