@@ -47,15 +47,17 @@ export function scheduleCheckPendingRequests(this: RequestQueueState): void {
   }, delay);
 }
 
-const REQUEST_QUEUE = 'kafkajs/src/network/requestQueue/index.js';
+/** kafkajs's RequestQueue.prototype, loaded on first use. */
+function requestQueuePrototype(): { scheduleCheckPendingRequests: unknown } {
+  return (require('kafkajs/src/network/requestQueue/index.js') as { prototype: { scheduleCheckPendingRequests: unknown } }).prototype;
+}
 
 /** Puts the check above in kafkajs's RequestQueue; idempotent. */
 export function installRequestQueueFix(): void {
-  const RequestQueue = require(REQUEST_QUEUE) as { prototype: { scheduleCheckPendingRequests: () => void } };
-  RequestQueue.prototype.scheduleCheckPendingRequests = scheduleCheckPendingRequests;
+  requestQueuePrototype().scheduleCheckPendingRequests = scheduleCheckPendingRequests;
 }
 
 /** Whether kafkajs in this process checks its queues as above. */
 export function requestQueueFixInstalled(): boolean {
-  return (require(REQUEST_QUEUE) as { prototype: { scheduleCheckPendingRequests: unknown } }).prototype.scheduleCheckPendingRequests === scheduleCheckPendingRequests;
+  return requestQueuePrototype().scheduleCheckPendingRequests === scheduleCheckPendingRequests;
 }

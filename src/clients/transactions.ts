@@ -10,8 +10,9 @@
  * no longer commit. Readers with isolation read_committed see each chunk once.
  */
 import type { Kafka, Message, PartitionMetadata, Producer, Transaction } from 'kafkajs';
+import { kafkaErrorType } from '../errors';
 import type { Logger } from '../log';
-import { sleep } from '../process/wait';
+import { retry } from '../process/retry';
 import { ClusterConnection, type KafkajsCluster } from './kafka';
 import { byPartition, type PartitionsOf } from './partitioned-send';
 import { FastJavaCompatiblePartitioner } from './partitioner';
@@ -242,8 +243,8 @@ export class LaneLease {
   }
 }
 
-/** How long a transaction's offsets wait for the transaction before it to be decided. */
-const PREVIOUS_TRANSACTION_WAIT_MS = 10_000;
+/** Retries of AddOffsetsToTxn while the previous transaction is decided: about 10 s at 10 ms doubling to 200. */
+const PREVIOUS_TRANSACTION_RETRIES = 50;
 
 /**
  * Adds offsets to a transaction, waiting for the producer's previous transaction to be decided.
@@ -253,16 +254,13 @@ const PREVIOUS_TRANSACTION_WAIT_MS = 10_000;
  * records' AddPartitionsToTxn but not for sendOffsets' AddOffsetsToTxn, which comes first in a
  * transaction without records. Retried here, in place: the producer and its transaction are fine.
  */
-export async function sendOffsetsOnceDecided(txn: Pick<Transaction, 'sendOffsets'>, offsets: Parameters<Transaction['sendOffsets']>[0]): Promise<void> {
-  const deadline = Date.now() + PREVIOUS_TRANSACTION_WAIT_MS;
-  for (let pause = 10; ; pause = Math.min(pause * 2, 200)) {
-    try {
-      return await txn.sendOffsets(offsets);
-    } catch (err) {
-      if ((err as { type?: string }).type !== 'CONCURRENT_TRANSACTIONS' || Date.now() + pause > deadline) throw err;
-      await sleep(pause);
-    }
-  }
+export function sendOffsetsOnceDecided(txn: Pick<Transaction, 'sendOffsets'>, offsets: Parameters<Transaction['sendOffsets']>[0]): Promise<void> {
+  return retry(() => txn.sendOffsets(offsets), {
+    retries: PREVIOUS_TRANSACTION_RETRIES,
+    initialMs: 10,
+    maxMs: 200,
+    retriable: (err) => kafkaErrorType(err) === 'CONCURRENT_TRANSACTIONS',
+  });
 }
 
 /**
