@@ -14,6 +14,7 @@ import { kafkaErrorType } from '../errors';
 import type { Logger } from '../log';
 import { retry } from '../process/retry';
 import { ClusterConnection, type KafkajsCluster } from './kafka';
+import { addPartitionsAhead, keepTransactionManager, type TopicPartitions } from './kafkajs-transaction-partitions';
 import { byPartition, type PartitionsOf } from './partitioned-send';
 import { FastJavaCompatiblePartitioner } from './partitioner';
 import { fetchStableOffset } from './stable-offsets';
@@ -100,7 +101,8 @@ export class LaneTransactions {
         await txn.abort();
         return 'already-published';
       }
-      await sendByPartition(txn, messages, (topic) => this.partitionsOf(topic), this.options.maxRequestBytes);
+      const addAhead = (topicData: TopicPartitions) => onceDecided(() => addPartitionsAhead(entry.producer, topicData));
+      await sendByPartition(txn, messages, (topic) => this.partitionsOf(topic), this.options.maxRequestBytes, addAhead);
       await sendOffsetsOnceDecided(txn, { consumerGroupId: laneId, topics: [{ topic: anchorTopic, partitions: [{ partition: 0, offset: String(target) }] }] });
       await txn.commit();
       entry.mark = target;
@@ -183,7 +185,7 @@ export class LaneTransactions {
   }
 
   private newEntry(laneId: string): Entry {
-    const producer = this.kafka.producer({
+    const producer = keepTransactionManager(this.kafka.producer({
       transactionalId: laneId,
       idempotent: true,
       maxInFlightRequests: 1,
@@ -192,7 +194,7 @@ export class LaneTransactions {
       createPartitioner: FastJavaCompatiblePartitioner,
       // A send that cannot get through fails the attempt, which Temporal retries with backoff.
       retry: { retries: 10, initialRetryTime: 25, maxRetryTime: 5_000 },
-    });
+    }));
     const connected = producer.connect();
     connected.catch(() => undefined);
     return { producer, connected, leased: false, discarded: false, lastUsed: Date.now() };
@@ -243,19 +245,20 @@ export class LaneLease {
   }
 }
 
-/** Retries of AddOffsetsToTxn while the previous transaction is decided: about 10 s at 10 ms doubling to 200. */
+/** Retries of a transaction's first request while the previous transaction is decided: about 10 s at 10 ms doubling to 200. */
 const PREVIOUS_TRANSACTION_RETRIES = 50;
 
 /**
- * Adds offsets to a transaction, waiting for the producer's previous transaction to be decided.
- * A commit returns once the coordinator has logged it, and the coordinator then writes its
- * markers; a request of the next transaction before that is answered CONCURRENT_TRANSACTIONS,
+ * Runs a transaction's first request, waiting for the producer's previous transaction to be
+ * decided. A commit returns once the coordinator has logged it, and the coordinator then writes
+ * its markers; a request of the next transaction before that is answered CONCURRENT_TRANSACTIONS,
  * which the broker expects clients to retry (the Java client does). kafkajs retries it for the
- * records' AddPartitionsToTxn but not for sendOffsets' AddOffsetsToTxn, which comes first in a
- * transaction without records. Retried here, in place: the producer and its transaction are fine.
+ * AddPartitionsToTxn of its sends, but not for sendOffsets' AddOffsetsToTxn (the first request of
+ * a transaction without records) nor for partitions added ahead of the sends. Retried here, in
+ * place: the producer and its transaction are fine.
  */
-export function sendOffsetsOnceDecided(txn: Pick<Transaction, 'sendOffsets'>, offsets: Parameters<Transaction['sendOffsets']>[0]): Promise<void> {
-  return retry(() => txn.sendOffsets(offsets), {
+export function onceDecided<T>(request: () => Promise<T>): Promise<T> {
+  return retry(request, {
     retries: PREVIOUS_TRANSACTION_RETRIES,
     initialMs: 10,
     maxMs: 200,
@@ -263,15 +266,29 @@ export function sendOffsetsOnceDecided(txn: Pick<Transaction, 'sendOffsets'>, of
   });
 }
 
+/** Adds offsets to a transaction once the producer's previous transaction is decided (onceDecided). */
+export function sendOffsetsOnceDecided(txn: Pick<Transaction, 'sendOffsets'>, offsets: Parameters<Transaction['sendOffsets']>[0]): Promise<void> {
+  return onceDecided(() => txn.sendOffsets(offsets));
+}
+
 /**
  * Sends a transaction's records one topic-partition at a time (src/clients/partitioned-send.ts:
  * kafkajs's retry of a send across brokers drops or repeats records), in requests of at most
- * `maxRequestBytes` (a larger record alone). One partition after the other, not all at once:
- * each partition's first send adds it to the transaction (AddPartitionsToTxn), and two of those
- * at once make the coordinator answer one with CONCURRENT_TRANSACTIONS.
+ * `maxRequestBytes` (a larger record alone). `addAhead` first adds every partition to the
+ * transaction in one request (src/clients/kafkajs-transaction-partitions.ts); without it, or when
+ * it could not, each partition's first send adds it. One partition after the other, not all at
+ * once: two AddPartitionsToTxn at once make the coordinator answer one with CONCURRENT_TRANSACTIONS.
  */
-export async function sendByPartition(txn: Pick<Transaction, 'sendBatch'>, messages: Outgoing[], partitionsOf: PartitionsOf, maxRequestBytes: number): Promise<void> {
-  for (const { topic, items } of await byPartition(messages, partitionsOf)) {
+export async function sendByPartition(
+  txn: Pick<Transaction, 'sendBatch'>,
+  messages: Outgoing[],
+  partitionsOf: PartitionsOf,
+  maxRequestBytes: number,
+  addAhead?: (topicData: TopicPartitions) => Promise<unknown>,
+): Promise<void> {
+  const sends = await byPartition(messages, partitionsOf);
+  if (addAhead && sends.length > 0) await addAhead(sends.map(({ topic, partition }) => ({ topic, partitions: [{ partition }] })));
+  for (const { topic, items } of sends) {
     for (const request of requestsBySize(items, maxRequestBytes)) {
       try {
         await txn.sendBatch({ acks: -1, topicMessages: [{ topic, messages: request.map((o) => o.message) }] });

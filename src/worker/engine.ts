@@ -7,8 +7,9 @@
  * It answers its parent over IPC (messages below) and leaves with it: when the parent is gone,
  * even SIGKILLed, the IPC channel closes and the engine exits at once.
  */
-// First: it must be loaded before kafkajs (see there).
+// First: these two must be loaded before kafkajs (see there).
 import { warnIfGroupingLoadedLate } from '../clients/kafkajs-grouping';
+import '../clients/kafkajs-transaction-partitions';
 import { ApplicationFailure } from '@temporalio/common';
 import { loadConfig } from '../config';
 import { createTracing, withRemoteParent } from '../clients/tracing';

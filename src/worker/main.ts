@@ -3,8 +3,9 @@
  * Started before Kafka, Temporal or Redis answer, it says which does not and waits for them. On a
  * machine with several CPUs its batches run in one engine process per CPU (src/worker/pool.ts).
  */
-// First: it must be loaded before kafkajs (see there).
+// First: these two must be loaded before kafkajs (see there).
 import { warnIfGroupingLoadedLate } from '../clients/kafkajs-grouping';
+import '../clients/kafkajs-transaction-partitions';
 import { Runtime } from '@temporalio/worker';
 import { Dependencies } from '../clients/availability';
 import { kafkaDependency, redisDependency, temporalDependency } from '../clients/dependencies';

@@ -4,7 +4,11 @@
  * already. Readers with read_committed see each chunk once.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { createKafka } from '../../src/clients/kafka';
+import { byPartition } from '../../src/clients/partitioned-send';
 import { LaneTransactions } from '../../src/clients/transactions';
 import { createLogger } from '../../src/log';
 import { testEnv } from '../helpers/env';
@@ -12,7 +16,7 @@ import { createTopics, TopicReader } from '../helpers/kafka';
 import { waitFor } from '../helpers/wait';
 
 describe('lane transactions', function () {
-  const { id, config } = testEnv('lanes');
+  const { id, config, env } = testEnv('lanes');
   const kafka = createKafka(config.kafka, { clientId: 'test' });
   const anchor = `${id}-anchor`;
   const output = `${id}-out`;
@@ -51,4 +55,47 @@ describe('lane transactions', function () {
       await reader.close();
     }
   });
+
+  it("adds all of a chunk's partitions to its transaction in one request, where the worker loads kafkajs", async () => {
+    const logins = `${id}-wide-out`;
+    const deadLetters = `${id}-wide-dlq`;
+    await createTopics(kafka, [logins, deadLetters], 4);
+    // Keys spread over the four partitions of each topic.
+    const messages = [
+      ...Array.from({ length: 40 }, (_, i) => ({ topic: logins, key: `login-${i}`, value: `login ${i}` })),
+      ...Array.from({ length: 12 }, (_, i) => ({ topic: deadLetters, key: `dead-${i}`, value: `dead letter ${i}` })),
+    ];
+    const written = await partitionsWritten(messages);
+    assert.equal(written, 8, 'the test means a chunk over eight partitions');
+    const child = join(__dirname, '..', 'helpers', 'lane-publish-child.js');
+    const job = { lane: `${id}-group/${anchor}/run/lane-wide`, anchor, messages };
+    const { stdout } = await promisify(execFile)(process.execPath, [child, JSON.stringify(job)], { env: { ...process.env, ...env }, timeout: 60_000 });
+    const sent = JSON.parse(stdout.trim().split('\n').pop()!) as { kept: boolean; outcome: string; addPartitionsToTxn: number; produce: number; endTxn: number };
+    assert.equal(sent.kept, true, 'loaded before kafkajs, the module keeps the managers');
+    assert.equal(sent.outcome, 'published');
+    assert.equal(sent.addPartitionsToTxn, 1, 'one AddPartitionsToTxn for the eight partitions (kafkajs alone sends one per partition)');
+    assert.equal(sent.produce, 8, 'still one send per partition (src/clients/partitioned-send.ts)');
+    assert.equal(sent.endTxn, 1);
+
+    const reader = await new TopicReader(kafka, [logins, deadLetters]).start();
+    try {
+      await waitFor(() => reader.of(logins).length + reader.of(deadLetters).length >= messages.length, { timeoutMs: 30_000, message: 'the chunk to be readable' });
+      const read = (topic: string) => reader.of(topic).map((m) => m.value!.toString()).sort();
+      assert.deepEqual(read(logins), messages.filter((m) => m.topic === logins).map((m) => m.value).sort(), 'every login once, read_committed');
+      assert.deepEqual(read(deadLetters), messages.filter((m) => m.topic === deadLetters).map((m) => m.value).sort(), 'every dead letter once, read_committed');
+    } finally {
+      await reader.close();
+    }
+  });
+
+  /** How many topic-partitions the producers' partitioner puts the messages on (four partitions each). */
+  async function partitionsWritten(messages: { topic: string; key: string; value: string }[]): Promise<number> {
+    const metadata = [0, 1, 2, 3].map((partitionId) => ({ partitionId, leader: 1, partitionErrorCode: 0, replicas: [1], isr: [1] }));
+    const groups = await byPartition(
+      messages.map(({ topic, key, value }) => ({ topic, message: { key, value } })),
+      async () => metadata,
+    );
+    return groups.length;
+  }
 });
+

@@ -201,6 +201,20 @@ describe('sending by partition (kafkajs 2.2.4 retries across brokers)', () => {
     assert.deepEqual(cluster.log('dlq'), values('dlq', 3));
   });
 
+  it("adds every partition of a lane's chunk in one request, before its first send", async () => {
+    const partitionMetadata: PartitionMetadata[] = [0, 1, 2, 3].map((partitionId) => ({ partitionId, leader: 1, partitionErrorCode: 0, replicas: [1], isr: [1] }));
+    const calls: string[] = [];
+    const outgoing = (topic: string, n: number) => records(topic, n).map((message, i) => ({ topic, message: { ...message, partition: i % 4 }, size: 100, offset: String(i) }));
+    await sendByPartition(
+      { sendBatch: async ({ topicMessages }) => void calls.push(`send ${topicMessages![0]!.topic}/${topicMessages![0]!.messages[0]!.partition}`) as never },
+      [...outgoing('out', 8), ...outgoing('dlq', 2)],
+      async () => partitionMetadata,
+      1_000_000,
+      async (topicData) => void calls.push(`add ${topicData.map((t) => t.partitions.map((p) => `${t.topic}/${p.partition}`).join(' ')).join(' ')}`),
+    );
+    assert.deepEqual(calls, ['add out/0 out/1 out/2 out/3 dlq/0 dlq/1', 'send out/0', 'send out/1', 'send out/2', 'send out/3', 'send dlq/0', 'send dlq/1']);
+  });
+
   it('groups records by topic and partition, keeping their order, with the partition set on each message', async () => {
     const partitionMetadata: PartitionMetadata[] = [0, 1, 2].map((partitionId) => ({ partitionId, leader: 1, partitionErrorCode: 0, replicas: [1], isr: [1] }));
     const items = [
