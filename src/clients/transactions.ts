@@ -101,7 +101,7 @@ export class LaneTransactions {
         await txn.abort();
         return 'already-published';
       }
-      const addAhead = (topicData: TopicPartitions) => onceDecided(() => addPartitionsAhead(entry.producer, topicData));
+      const addAhead = (topicData: TopicPartitions) => addPartitionsRetried(entry.producer, topicData);
       await sendByPartition(txn, messages, (topic) => this.partitionsOf(topic), this.options.maxRequestBytes, addAhead);
       await sendOffsetsOnceDecided(txn, { consumerGroupId: laneId, topics: [{ topic: anchorTopic, partitions: [{ partition: 0, offset: String(target) }] }] });
       await txn.commit();
@@ -246,29 +246,33 @@ export class LaneLease {
 }
 
 /** Retries of a transaction's first request while the previous transaction is decided: about 10 s at 10 ms doubling to 200. */
-const PREVIOUS_TRANSACTION_RETRIES = 50;
+const PREVIOUS_TRANSACTION_RETRIES = { retries: 50, initialMs: 10, maxMs: 200 };
+
+const isConcurrentTransactions = (err: unknown) => kafkaErrorType(err) === 'CONCURRENT_TRANSACTIONS';
 
 /**
- * Runs a transaction's first request, waiting for the producer's previous transaction to be
- * decided. A commit returns once the coordinator has logged it, and the coordinator then writes
- * its markers; a request of the next transaction before that is answered CONCURRENT_TRANSACTIONS,
+ * Adds offsets to a transaction, waiting for the producer's previous transaction to be decided.
+ * A commit returns once the coordinator has logged it, and the coordinator then writes its
+ * markers; a request of the next transaction before that is answered CONCURRENT_TRANSACTIONS,
  * which the broker expects clients to retry (the Java client does). kafkajs retries it for the
- * AddPartitionsToTxn of its sends, but not for sendOffsets' AddOffsetsToTxn (the first request of
- * a transaction without records) nor for partitions added ahead of the sends. Retried here, in
- * place: the producer and its transaction are fine.
+ * AddPartitionsToTxn of its sends but not for sendOffsets' AddOffsetsToTxn, which comes first in a
+ * transaction without records. Retried here, in place: the producer and its transaction are fine.
  */
-export function onceDecided<T>(request: () => Promise<T>): Promise<T> {
-  return retry(request, {
-    retries: PREVIOUS_TRANSACTION_RETRIES,
-    initialMs: 10,
-    maxMs: 200,
-    retriable: (err) => kafkaErrorType(err) === 'CONCURRENT_TRANSACTIONS',
-  });
+export function sendOffsetsOnceDecided(txn: Pick<Transaction, 'sendOffsets'>, offsets: Parameters<Transaction['sendOffsets']>[0]): Promise<void> {
+  return retry(() => txn.sendOffsets(offsets), { ...PREVIOUS_TRANSACTION_RETRIES, retriable: isConcurrentTransactions });
 }
 
-/** Adds offsets to a transaction once the producer's previous transaction is decided (onceDecided). */
-export function sendOffsetsOnceDecided(txn: Pick<Transaction, 'sendOffsets'>, offsets: Parameters<Transaction['sendOffsets']>[0]): Promise<void> {
-  return onceDecided(() => txn.sendOffsets(offsets));
+/**
+ * Adds a transaction's partitions ahead of its sends (src/clients/kafkajs-transaction-partitions.ts),
+ * retried in place as kafkajs retries the AddPartitionsToTxn of a send: while the previous
+ * transaction is decided (as above), and on the errors kafkajs marks retriable (the coordinator
+ * moved or is loading, a connection dropped). Adding a partition twice is harmless.
+ */
+function addPartitionsRetried(producer: Producer, topicData: TopicPartitions): Promise<boolean> {
+  return retry(() => addPartitionsAhead(producer, topicData), {
+    ...PREVIOUS_TRANSACTION_RETRIES,
+    retriable: (err) => isConcurrentTransactions(err) || (err as { retriable?: unknown } | null)?.retriable === true,
+  });
 }
 
 /**
