@@ -98,4 +98,3 @@ describe('lane transactions', function () {
     return groups.length;
   }
 });
-
