@@ -5,7 +5,8 @@
  * offsets and so the token. A batch of the old topic then stops here rather than read the new
  * topic's records at the same offsets.
  */
-import type { Admin } from 'kafkajs';
+import type { ClusterConnection } from '../clients/kafka';
+import { fetchCommittedOffsets } from '../clients/stable-offsets';
 import type { BatchSpec } from '../domain/batch';
 import { parseCommitMetadata } from '../domain/commit-metadata';
 import { PipelineError } from '../errors';
@@ -16,16 +17,24 @@ export class IncarnationUnknownError extends PipelineError {
 }
 
 export class IncarnationCheck {
-  constructor(private readonly admin: Admin) {}
+  constructor(private readonly connection: Pick<ClusterConnection, 'cluster' | 'connect'>) {}
+
+  /** Connects and finds the group's coordinator now, so that the first batch does not wait for it. */
+  async prepare(groupId: string, topic: string): Promise<void> {
+    await this.connection.connect();
+    await fetchCommittedOffsets(this.connection.cluster, groupId, topic, [0]);
+  }
 
   /**
    * Undefined when every range's partition is the one the batch was cut from; else the sentence
    * that says which is not. Throws IncarnationUnknownError (retriable) while the group has no token.
    */
   async check(spec: BatchSpec): Promise<string | undefined> {
-    const [committed] = await this.admin.fetchOffsets({ groupId: spec.groupId, topics: [spec.topic] });
+    await this.connection.connect();
+    const partitions = [...new Set(spec.ranges.map((r) => r.partition))];
+    const committed = await fetchCommittedOffsets(this.connection.cluster, spec.groupId, spec.topic, partitions);
     for (const range of spec.ranges) {
-      const { token } = parseCommitMetadata(committed?.partitions.find((p) => p.partition === range.partition)?.metadata);
+      const { token } = parseCommitMetadata(committed.get(range.partition)?.metadata);
       if (token === undefined) {
         throw new IncarnationUnknownError(
           `Partition ${range.partition} of ${spec.topic} has no incarnation recorded by group ${spec.groupId}; a bridge records it when it takes the partition.`,

@@ -13,6 +13,7 @@ import type { Client } from '@temporalio/client';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import { createCluster, type KafkajsCluster } from '../clients/kafka';
 import { RangeReader } from '../clients/range-reader';
+import { fetchCommittedOffsets } from '../clients/stable-offsets';
 import { withBatchSpan } from '../clients/tracing';
 import type { Config } from '../config';
 import { batchId, batchWorkflowId, offsetCount, type BatchSpec, type OffsetRange } from '../domain/batch';
@@ -339,9 +340,9 @@ export class Bridge {
    * consumer restarts after a crash, and an intent that was not written must not be acted on.
    */
   private async requireCommitted(expected: { partition: number; metadata: string }[]): Promise<void> {
-    const topic = this.deps.config.kafka.inputTopic;
-    const [held] = await this.deps.admin.fetchOffsets({ groupId: this.deps.config.kafka.groupId, topics: [topic] });
-    const missing = expected.filter((e) => held?.partitions.find((p) => p.partition === e.partition)?.metadata !== e.metadata);
+    const { groupId, inputTopic: topic } = this.deps.config.kafka;
+    const held = await fetchCommittedOffsets(this.cluster, groupId, topic, expected.map((e) => e.partition));
+    const missing = expected.filter((e) => held.get(e.partition)?.metadata !== e.metadata);
     if (missing.length > 0) {
       throw new PipelineError(`The intent of a batch was not committed on ${topic} partition${missing.length > 1 ? 's' : ''} ${missing.map((m) => m.partition).join(', ')} (the consumer was restarting); cutting again.`, { retriable: true });
     }

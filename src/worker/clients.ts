@@ -8,7 +8,7 @@ import { batchActivities, createBatchWork } from '../activities/batch';
 import { IncarnationCheck } from '../activities/incarnation';
 import { createInsightsActivities } from '../activities/insights';
 import { createReplayActivities } from '../activities/replay';
-import { createKafka } from '../clients/kafka';
+import { ClusterConnection, createKafka } from '../clients/kafka';
 import { RangeReader } from '../clients/range-reader';
 import { ReplayLog } from '../clients/replay-log';
 import { createRedis, redisCommandTimeoutMs, type RedisClient } from '../clients/redis';
@@ -34,6 +34,8 @@ export interface WorkerClients {
   /** What the replay logs say was replayed, read incrementally (src/clients/replay-log.ts). */
   replayLog: ReplayLog;
   transactions: LaneTransactions;
+  /** Each batch's check that its partitions are the ones it was cut from, through the reader's connection. */
+  incarnations: IncarnationCheck;
   store: InsightsStore;
   /** Starts connecting the reader and the lanes' cluster before the first batch needs them; a failure leaves it to that batch. */
   prepare(): void;
@@ -47,7 +49,9 @@ export function createWorkerClients(config: Config, logger: Logger): WorkerClien
   const kafka = createKafka(config.kafka, { logger });
   const admin = kafka.admin();
   const redis = createRedis(config.redis, { commandTimeoutMs: redisCommandTimeoutMs(config) });
-  const reader = new RangeReader(kafka);
+  const connection = new ClusterConnection(kafka);
+  const reader = new RangeReader(connection);
+  const incarnations = new IncarnationCheck(connection);
   const transactions = new LaneTransactions(kafka, logger, {
     transactionTimeoutMs: TRANSACTION_TIMEOUT_MS,
     maxRequestBytes: MAX_REQUEST_BYTES,
@@ -60,12 +64,11 @@ export function createWorkerClients(config: Config, logger: Logger): WorkerClien
     reader,
     replayLog: new ReplayLog(reader, admin),
     transactions,
+    incarnations,
     store: createInsightsStore(redis, config),
     prepare: () => {
-      // The admin's too: connected, kafkajs's admin knows no broker until its first metadata, and
-      // its first group request (a batch's incarnation check) then waited its 300 ms retry.
-      const adminMetadata = admin.fetchTopicMetadata({ topics: [config.kafka.inputTopic] });
-      Promise.all([reader.prepare(config.kafka.inputTopic), transactions.prepare([config.kafka.outputTopic, config.kafka.dlqTopic]), adminMetadata]).catch((err: unknown) =>
+      const { inputTopic, outputTopic, dlqTopic, groupId } = config.kafka;
+      Promise.all([reader.prepare(inputTopic), transactions.prepare([outputTopic, dlqTopic]), incarnations.prepare(groupId, inputTopic)]).catch((err: unknown) =>
         logger.debug({ err }, 'Could not connect ahead of the first batch; it will'),
       );
     },
@@ -77,9 +80,9 @@ export function createWorkerClients(config: Config, logger: Logger): WorkerClien
 
 /** The batch and summary work on these clients, callable with an explicit cancellation signal. */
 export function createWorkerWork(clients: WorkerClients, config: Config, metrics?: WorkerMetrics) {
-  const { reader, transactions, admin, store } = clients;
+  const { reader, transactions, incarnations, store } = clients;
   return {
-    ...createBatchWork({ reader, transactions, incarnations: new IncarnationCheck(admin), store, config, metrics }),
+    ...createBatchWork({ reader, transactions, incarnations, store, config, metrics }),
     ...createInsightsActivities({ transactions, store, config, metrics }),
   };
 }

@@ -1,14 +1,15 @@
 /**
  * The worker's reading of Kafka below kafkajs's public API, against the real broker: offset
  * ranges as a read_committed reader sees them (src/clients/range-reader.ts), and a group's
- * committed offset read stably, after the transactions that commit it (src/clients/stable-offsets.ts).
+ * committed offsets read stably, after the transactions that commit them, with their metadata and
+ * through a coordinator looked up once (src/clients/stable-offsets.ts).
  */
 import assert from 'node:assert/strict';
 import type { Admin, Kafka } from 'kafkajs';
 import { createCluster, type KafkajsCluster } from '../../src/clients/kafka';
 import { RangeReader, type RangeRecord } from '../../src/clients/range-reader';
 import { sendOffsetsOnceDecided } from '../../src/clients/transactions';
-import { fetchStableOffset } from '../../src/clients/stable-offsets';
+import { fetchCommittedOffsets, fetchStableOffset } from '../../src/clients/stable-offsets';
 import { testEnv } from '../helpers/env';
 import { createTopics, produce, testKafka } from '../helpers/kafka';
 
@@ -143,4 +144,58 @@ describe('reading Kafka below kafkajs', function () {
       await producer.disconnect();
     }
   });
+  it('reads several partitions’ committed offsets and metadata with one OffsetFetch each time, the coordinator looked up once', async () => {
+    const group = `${t.id}-bridge`;
+    const coordinator = (await (cluster as unknown as GroupCluster).findGroupCoordinator({ groupId: group })) as unknown as OffsetCommitter;
+    // A group with no members takes commits from anyone: generation -1, no member id.
+    await coordinator.offsetCommit({
+      groupId: group,
+      groupGenerationId: -1,
+      memberId: '',
+      topics: [{ topic, partitions: [{ partition: 0, offset: '5', metadata: 'token-0' }, { partition: 1, offset: '8', metadata: 'token-1' }] }],
+    });
+    const fresh = createCluster(kafka);
+    await fresh.connect();
+    try {
+      const counted = countCalls(fresh as unknown as Record<string, unknown>, ['findGroupCoordinator', 'refreshMetadata', 'refreshMetadataIfNecessary']);
+      let afterFirst: Record<string, number> | undefined;
+      for (let i = 0; i < 5; i++) {
+        const read = await fetchCommittedOffsets(fresh, group, topic, [0, 1]);
+        assert.deepEqual([...read.entries()], [
+          [0, { offset: 5n, metadata: 'token-0' }],
+          [1, { offset: 8n, metadata: 'token-1' }],
+        ]);
+        afterFirst ??= { ...counted };
+      }
+      // The first read finds the coordinator (and a fresh cluster's first metadata); later ones send the OffsetFetch alone.
+      assert.equal(afterFirst!.findGroupCoordinator, 1);
+      assert.deepEqual(counted, afterFirst);
+      const none = await fetchCommittedOffsets(fresh, `${group}-none`, topic, [1]);
+      assert.deepEqual([...none.entries()], [[1, { offset: -1n, metadata: '' }]], 'a group without commits');
+    } finally {
+      await fresh.disconnect();
+    }
+  });
 });
+
+interface GroupCluster {
+  findGroupCoordinator(options: { groupId: string }): Promise<unknown>;
+}
+
+interface OffsetCommitter {
+  offsetCommit(request: { groupId: string; groupGenerationId: number; memberId: string; topics: { topic: string; partitions: { partition: number; offset: string; metadata: string }[] }[] }): Promise<unknown>;
+}
+
+/** Counts the calls of `methods` on `target` from now on (the methods are wrapped in place). */
+function countCalls(target: Record<string, unknown>, methods: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const name of methods) {
+    counts[name] = 0;
+    const original = target[name] as (...args: unknown[]) => unknown;
+    target[name] = (...args: unknown[]) => {
+      counts[name]!++;
+      return original.apply(target, args);
+    };
+  }
+  return counts;
+}
