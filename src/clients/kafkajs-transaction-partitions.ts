@@ -11,6 +11,7 @@
  * producer's transaction manager at hand, so that a lane can do the same before its sends
  * (`addPartitionsAhead`): kafkajs's manager then knows the partitions, and each send goes
  * without. The sends, their retries and what a broker's failure does to them do not change.
+ * Each manager's coordinator lookups are kept too (src/clients/kafkajs-coordinators.ts).
  *
  * kafkajs binds its manager's factory when its producer module is first loaded, so this module
  * works only if it is loaded before kafkajs, as src/clients/kafkajs-grouping.ts is (the entry
@@ -19,6 +20,7 @@
  */
 /* eslint-disable @typescript-eslint/no-require-imports */
 import type { Producer } from 'kafkajs';
+import { keepCoordinatorsOf, type CoordinatorFinder } from './kafkajs-coordinators';
 
 const MANAGER = require.resolve('kafkajs/src/producer/eosManager/index.js');
 const PRODUCER = require.resolve('kafkajs/src/producer/index.js');
@@ -32,7 +34,7 @@ interface TransactionManager {
   addPartitionsToTransaction(topicData: TopicPartitions): Promise<void>;
 }
 
-type ManagerFactory = (options: unknown) => TransactionManager;
+type ManagerFactory = (options: { cluster: CoordinatorFinder<object> }) => TransactionManager;
 
 /** The manager the factory made last: read right after a producer's transaction() makes one. */
 let madeLast: TransactionManager | undefined;
@@ -42,7 +44,11 @@ let installed = false;
 function install(): void {
   if (require.cache[PRODUCER]) return;
   const factory = require(MANAGER) as ManagerFactory;
-  require.cache[MANAGER]!.exports = (options: unknown) => (madeLast = factory(options));
+  require.cache[MANAGER]!.exports = (options: { cluster: CoordinatorFinder<object> }) => {
+    // The manager's cluster is its producer's own: its coordinators are kept for it alone.
+    keepCoordinatorsOf(options.cluster);
+    return (madeLast = factory(options));
+  };
   installed = true;
 }
 

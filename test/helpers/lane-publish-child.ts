@@ -1,9 +1,10 @@
 /**
- * Publishes one lane chunk as an engine does, in a process of its own: the module that keeps
+ * Publishes lane chunks as an engine does, in a process of its own: the module that keeps
  * kafkajs's transaction managers is loaded before kafkajs, as in the worker and its engines (a
- * mocha process has loaded kafkajs long before). Prints what it sent, by request, as JSON.
+ * mocha process has loaded kafkajs long before). Prints what it sent, by request, as JSON, and
+ * the coordinator lookups (FindCoordinator requests) of each chunk.
  *
- * node lib/test/helpers/lane-publish-child.js '{"lane":…,"anchor":…,"messages":[{"topic":…,"key":…,"value":…}]}'
+ * node lib/test/helpers/lane-publish-child.js '{"lane":…,"anchor":…,"messages":[{"topic":…,"key":…,"value":…}],"chunks":1}'
  * with the test's environment (KAFKA_BROKERS and the rest).
  */
 // First: before kafkajs.
@@ -18,6 +19,8 @@ interface Job {
   lane: string;
   anchor: string;
   messages: { topic: string; key: string; value: string }[];
+  /** How many chunks of these messages to publish, one transaction each (1 by default). */
+  chunks?: number;
 }
 
 /** Counts the calls of kafkajs's Broker methods named, by name. */
@@ -37,7 +40,7 @@ function countBrokerCalls(names: string[]): Record<string, number> {
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2]!) as Job;
   const config = loadConfig(process.env);
-  const counts = countBrokerCalls(['addPartitionsToTxn', 'produce', 'endTxn']);
+  const counts = countBrokerCalls(['addPartitionsToTxn', 'produce', 'endTxn', 'findGroupCoordinator']);
   const transactions = new LaneTransactions(createKafka(config.kafka, { clientId: 'lane-publish-child' }), createLogger('worker', config), {
     transactionTimeoutMs: 30_000,
     maxRequestBytes: 512 * 1024,
@@ -45,10 +48,17 @@ async function main(): Promise<void> {
   });
   try {
     const lease = transactions.lease(job.lane);
-    const outgoing = job.messages.map(({ topic, key, value }) => ({ topic, message: { key, value }, size: key.length + value.length + 16, offset: '0' }));
-    const outcome = await lease.publishOnce(job.anchor, 1n, outgoing);
+    const lookupsByChunk: number[] = [];
+    let outcome: string | undefined;
+    for (let chunk = 1; chunk <= (job.chunks ?? 1); chunk++) {
+      const before = counts.findGroupCoordinator!;
+      const valueOf = (value: string) => (job.chunks === undefined ? value : `${value} (chunk ${chunk})`);
+      const outgoing = job.messages.map(({ topic, key, value }) => ({ topic, message: { key, value: valueOf(value) }, size: key.length + valueOf(value).length + 16, offset: '0' }));
+      outcome = await lease.publishOnce(job.anchor, BigInt(chunk), outgoing);
+      lookupsByChunk.push(counts.findGroupCoordinator! - before);
+    }
     lease.release();
-    process.stdout.write(`${JSON.stringify({ kept: transactionManagersKept(), outcome, ...counts })}\n`);
+    process.stdout.write(`${JSON.stringify({ kept: transactionManagersKept(), outcome, ...counts, lookupsByChunk })}\n`);
   } finally {
     await transactions.close();
   }

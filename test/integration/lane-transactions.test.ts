@@ -88,6 +88,31 @@ describe('lane transactions', function () {
     }
   });
 
+  it('looks each coordinator up once for all of a lane’s transactions, where the worker loads kafkajs', async () => {
+    const logins = `${id}-kept-out`;
+    await createTopics(kafka, [logins], 2);
+    const messages = Array.from({ length: 6 }, (_, i) => ({ topic: logins, key: `login-${i}`, value: `login ${i}` }));
+    const child = join(__dirname, '..', 'helpers', 'lane-publish-child.js');
+    const job = { lane: `${id}-group/${anchor}/run/lane-kept`, anchor, messages, chunks: 4 };
+    const { stdout } = await promisify(execFile)(process.execPath, [child, JSON.stringify(job)], { env: { ...process.env, ...env }, timeout: 60_000 });
+    const sent = JSON.parse(stdout.trim().split('\n').pop()!) as { outcome: string; endTxn: number; lookupsByChunk: number[] };
+    assert.equal(sent.outcome, 'published');
+    assert.equal(sent.endTxn, 4, 'four transactions');
+    // The first: the lane's transaction coordinator, its mark's group coordinator for the read and for the commit
+    // (kafkajs alone: four lookups for every transaction, one before each of its coordinator requests).
+    assert.ok(sent.lookupsByChunk[0]! >= 1 && sent.lookupsByChunk[0]! <= 3, `the first transaction's lookups: ${sent.lookupsByChunk[0]}`);
+    assert.deepEqual(sent.lookupsByChunk.slice(1), [0, 0, 0], 'none after the first');
+
+    const reader = await new TopicReader(kafka, [logins]).start();
+    try {
+      await waitFor(() => reader.of(logins).length >= 4 * messages.length, { timeoutMs: 30_000, message: 'the four chunks to be readable' });
+      const expected = [1, 2, 3, 4].flatMap((chunk) => messages.map((m) => `${m.value} (chunk ${chunk})`)).sort();
+      assert.deepEqual(reader.of(logins).map((m) => m.value!.toString()).sort(), expected, 'every login once, read_committed');
+    } finally {
+      await reader.close();
+    }
+  });
+
   /** How many topic-partitions the producers' partitioner puts the messages on (four partitions each). */
   async function partitionsWritten(messages: { topic: string; key: string; value: string }[]): Promise<number> {
     const metadata = [0, 1, 2, 3].map((partitionId) => ({ partitionId, leader: 1, partitionErrorCode: 0, replicas: [1], isr: [1] }));
