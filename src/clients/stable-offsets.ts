@@ -18,9 +18,9 @@
  */
 import { createRequire } from 'node:module';
 import { isRetriable, kafkaErrorType, PipelineError } from '../errors';
-import { coordinatorLost, keptCoordinators, type CoordinatorFinder } from './kafkajs-coordinators';
 import { retry } from '../process/retry';
 import type { KafkajsCluster } from './kafka';
+import { coordinatorLost, keptCoordinators, type CoordinatorFinder } from './kafkajs-coordinators';
 
 const kafkajsRequire = createRequire(require.resolve('kafkajs'));
 const Encoder = kafkajsRequire('./src/protocol/encoder') as new () => KafkajsEncoder;

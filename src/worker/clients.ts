@@ -34,7 +34,7 @@ export interface WorkerClients {
   /** What the replay logs say was replayed, read incrementally (src/clients/replay-log.ts). */
   replayLog: ReplayLog;
   transactions: LaneTransactions;
-  /** Each batch's check that its partitions are the ones it was cut from, through the reader's connection. */
+  /** Each batch's check that its partitions are the ones it was cut from. */
   incarnations: IncarnationCheck;
   store: InsightsStore;
   /** Starts connecting the reader and the lanes' cluster before the first batch needs them; a failure leaves it to that batch. */
@@ -49,9 +49,12 @@ export function createWorkerClients(config: Config, logger: Logger): WorkerClien
   const kafka = createKafka(config.kafka, { logger });
   const admin = kafka.admin();
   const redis = createRedis(config.redis, { commandTimeoutMs: redisCommandTimeoutMs(config) });
-  const connection = new ClusterConnection(kafka);
-  const reader = new RangeReader(connection);
-  const incarnations = new IncarnationCheck(connection);
+  const reader = new RangeReader(kafka);
+  // A cluster of its own: kafkajs shares one metadata refresh among concurrent callers, and the
+  // reader's cluster, asked at start for an input topic not made yet, then kept the topic without
+  // its partitions, and its first read waited for them for good.
+  const incarnationConnection = new ClusterConnection(kafka);
+  const incarnations = new IncarnationCheck(incarnationConnection);
   const transactions = new LaneTransactions(kafka, logger, {
     transactionTimeoutMs: TRANSACTION_TIMEOUT_MS,
     maxRequestBytes: MAX_REQUEST_BYTES,
@@ -73,7 +76,7 @@ export function createWorkerClients(config: Config, logger: Logger): WorkerClien
       );
     },
     close: async () => {
-      await Promise.allSettled([transactions.close(), reader.close(), admin.disconnect(), redis.quit().catch(() => redis.disconnect())]);
+      await Promise.allSettled([transactions.close(), reader.close(), incarnationConnection.close(), admin.disconnect(), redis.quit().catch(() => redis.disconnect())]);
     },
   };
 }
