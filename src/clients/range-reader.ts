@@ -144,6 +144,7 @@ export class RangeReader {
   private async fetchFromLeaders(topic: string, cursors: Cursor[], current: Cursor, chunkBytes: number): Promise<void> {
     const byPartition = new Map(cursors.map((c) => [c.range.partition, c]));
     const leaders = this.cluster.findLeaderForPartitions(topic, [...byPartition.keys()]);
+    requireLeaders(topic, [...byPartition.keys()], leaders);
     const partitionBytes = Math.max(MIN_PARTITION_FETCH_BYTES, Math.ceil(chunkBytes / Math.max(1, cursors.length)));
     await Promise.all(
       Object.entries(leaders).map(async ([nodeId, partitions]) => {
@@ -292,4 +293,17 @@ function isAbortMarker(record: KafkajsRecord): boolean {
 /** Decimal offsets compared as numbers, without converting them. */
 function compareOffsets(a: string, b: string): number {
   return a.length === b.length ? (a < b ? -1 : a > b ? 1 : 0) : a.length - b.length;
+}
+
+/**
+ * Throws (retriably, so that the metadata is read again) when the metadata names no leader for a
+ * partition asked: kafkajs leaves such a partition out, and a round that fetched nothing would be
+ * tried again at once, for good.
+ */
+function requireLeaders(topic: string, partitions: readonly number[], leaders: Record<string, number[]>): void {
+  const led = new Set(Object.values(leaders).flat());
+  const unled = partitions.filter((p) => !led.has(p));
+  if (unled.length > 0) {
+    throw new PipelineError(`Kafka's metadata names no leader for ${topic} partition${unled.length > 1 ? 's' : ''} ${unled.join(', ')} (yet); it is read again.`, { retriable: true });
+  }
 }
