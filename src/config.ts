@@ -113,6 +113,8 @@ const schema = z.object({
   DASHBOARD_HOST: nonEmpty.default('127.0.0.1'),
   /** Where the dashboard asks the bridge for its breaker's state: by default the bridge's ops port on loopback. */
   DASHBOARD_BRIDGE_URL: optionalText.refine((u) => u === undefined || /^https?:\/\/[^\s/]+\/?$/.test(u), 'expected http://host:port'),
+  /** The bridge, the worker and its engines kill themselves when their event loop has not turned for this long (src/process/watchdog.ts); 0: never. */
+  EVENT_LOOP_STALL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
 });
@@ -197,6 +199,8 @@ export interface Config {
   /** bridgeUrl: the bridge's ops server as the dashboard reaches it; undefined when unknown (BRIDGE_HTTP_PORT=0). */
   http: { bridgePort: number; workerPort: number; dashboardPort: number; dashboardHost: string; bridgeUrl?: string };
   log: { level: Env['LOG_LEVEL']; format: Env['LOG_FORMAT'] };
+  /** stallSeconds: a service whose event loop has not turned for this long is killed (0: never). */
+  watchdog: { stallSeconds: number };
 }
 
 export interface TracingConfig {
@@ -338,6 +342,7 @@ function toConfig(e: Env, env: Environment): Config {
       bridgeUrl: (e.DASHBOARD_BRIDGE_URL ?? (e.BRIDGE_HTTP_PORT === 0 ? undefined : `http://127.0.0.1:${e.BRIDGE_HTTP_PORT}`))?.replace(/\/$/, ''),
     },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
+    watchdog: { stallSeconds: e.EVENT_LOOP_STALL_SECONDS },
   };
 }
 

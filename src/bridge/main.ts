@@ -20,6 +20,7 @@ import { startOpsServer } from '../http';
 import { createLogger, type Logger } from '../log';
 import { createBridgeMetrics, createRegistry } from '../metrics';
 import { runMain } from '../process/main';
+import { startWatchdog } from '../process/watchdog';
 import { retry } from '../process/retry';
 import { onRequestSignal, onShutdownSignals } from '../process/signals';
 import { Bridge } from './bridge';
@@ -32,6 +33,7 @@ runMain(async () => {
   const config = loadConfig();
   if (process.argv.includes('--resume')) return resumeCommand(config, process.argv.slice(2));
   const logger = createLogger('bridge', config);
+  startWatchdog({ name: 'bridge', stallSeconds: config.watchdog.stallSeconds });
   const registry = createRegistry('bridge');
   const metrics = createBridgeMetrics(registry);
   // Off unless OTEL_EXPORTER_OTLP_ENDPOINT (or …_TRACES_ENDPOINT) is set.

@@ -5,7 +5,8 @@
  * put the per-record work on every core while one Temporal worker keeps one set of pollers.
  *
  * It answers its parent over IPC (messages below) and leaves with it: when the parent is gone,
- * even SIGKILLed, the IPC channel closes and the engine exits at once.
+ * even SIGKILLed, the IPC channel closes and the engine exits at once (and should its event loop
+ * be stuck then, its watchdog thread kills it: src/process/watchdog.ts).
  */
 // First: these two must be loaded before kafkajs (see there).
 import { warnIfGroupingLoadedLate } from '../clients/kafkajs-grouping';
@@ -16,6 +17,7 @@ import { createTracing, withRemoteParent } from '../clients/tracing';
 import { createLogger } from '../log';
 import { createRegistry, createWorkerMetrics } from '../metrics';
 import { runMain } from '../process/main';
+import { startWatchdog } from '../process/watchdog';
 import { createWorkerClients, createWorkerWork, type WorkerWork } from './clients';
 import { warmUp } from './warm-up';
 import { installRequestQueueFix } from '../clients/kafkajs-request-queue';
@@ -62,6 +64,8 @@ if (require.main === module) {
     const logger = createLogger('worker', config).child({ engine: config.worker.processIndex });
     warnIfGroupingLoadedLate(logger);
     process.on('disconnect', () => process.exit(1));
+    // What 'disconnect' cannot do when this loop is stuck, and a stuck loop itself.
+    startWatchdog({ name: `worker engine ${config.worker.processIndex ?? 0}`, stallSeconds: config.watchdog.stallSeconds, parentPid: process.ppid });
     const registry = createRegistry('worker', { processMetricsPrefix: 'lp_engine_' });
     // The age of the latest summary is the parent's to compute, over all engines.
     const metrics = createWorkerMetrics(registry);

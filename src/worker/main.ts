@@ -17,6 +17,7 @@ import { createLogger } from '../log';
 import { createRegistry } from '../metrics';
 import { usableCpus } from '../process/cpus';
 import { runMain } from '../process/main';
+import { startWatchdog } from '../process/watchdog';
 import { retry } from '../process/retry';
 import { onShutdownSignals } from '../process/signals';
 import { temporalRuntimeLogger } from './runtime-logger';
@@ -28,6 +29,7 @@ runMain(async () => {
   const config = loadConfig();
   const logger = createLogger('worker', config);
   warnIfGroupingLoadedLate(logger);
+  startWatchdog({ name: 'worker', stallSeconds: config.watchdog.stallSeconds });
   const sdkMetricsPort = await freePort();
   Runtime.install({
     logger: temporalRuntimeLogger(logger),

@@ -25,6 +25,12 @@ describe('config', () => {
     assert.equal(c.http.workerPort, 9465);
     assert.equal(c.http.dashboardPort, 3000);
     assert.equal(c.log.level, 'info');
+    assert.equal(c.watchdog.stallSeconds, 30);
+  });
+
+  it('turns the event-loop watchdog off with 0 and rejects a negative or fractional limit', () => {
+    assert.equal(loadConfig({ EVENT_LOOP_STALL_SECONDS: '0' }).watchdog.stallSeconds, 0);
+    for (const bad of ['-1', '1.5', 'soon']) assert.throws(() => loadConfig({ EVENT_LOOP_STALL_SECONDS: bad }), /EVENT_LOOP_STALL_SECONDS/);
   });
 
   it('names every bad variable in one error', () => {
