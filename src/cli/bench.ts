@@ -56,7 +56,7 @@ runMain(async () => {
   });
   const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB`;
   const steady = (s: SteadyResult) =>
-    `${String(s.partitions).padStart(3)} partitions  p50 ${s.p50_ms} ms, p99 ${s.p99_ms} ms, ${s.workflows_per_s} workflows/s, ` +
+    `${String(s.partitions).padStart(3)} partitions  p50 ${s.p50_ms} ms, p99 ${s.p99_ms} ms (Kafka's acks to the load: p99 ${s.kafka_ack_p99_ms} ms), ${s.workflows_per_s} workflows/s, ` +
     `CPU cores: bridge ${s.cpu_cores.bridge}, worker ${s.cpu_cores.worker}, Temporal ${s.cpu_cores.temporal ?? 'n/a'}, together ${s.cpu_cores.total}`;
   const table = [
     '',

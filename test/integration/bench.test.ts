@@ -34,6 +34,7 @@ describe('benchmark (small)', function () {
     assert.ok(result.pipeline.later_records_per_s > 0, 'the rate after the first tenth');
     for (const phase of [result.steady, result.wide]) {
       assert.ok(phase.workflows_per_s > 0 && phase.p99_ms > 0, 'a steady phase measured');
+      assert.ok(phase.kafka_ack_p99_ms >= 0 && phase.kafka_ack_max_ms >= phase.kafka_ack_p99_ms, `Kafka's acks to the load: ${phase.kafka_ack_p99_ms} / ${phase.kafka_ack_max_ms}`);
       for (const part of ['bridge', 'worker', 'total']) assert.ok(phase.cpu_cores[part] >= 0, `cpu_cores.${part}`);
     }
     assert.equal(result.wide.partitions, 8);
