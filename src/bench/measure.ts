@@ -1,26 +1,17 @@
 /** What the benchmark reads off processes (/proc) and computes from samples. */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { procStatFields } from '../process/proc-stat';
 
 /** Clock ticks per second of /proc/<pid>/stat's CPU times (sysconf CLK_TCK; 100 on Linux almost always). */
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/** Fields after the command of /proc/<pid>/stat (field 3 onwards); undefined when the process is gone. */
-function statFields(pid: number): string[] | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
-}
 
 /** The process and its descendants (a supervised worker's processes), from /proc's parent pids. */
 export function processTree(pid: number): number[] {
   const parents = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    const fields = statFields(Number(entry));
+    const fields = procStatFields(Number(entry));
     if (fields) parents.set(Number(entry), Number(fields[1]));
   }
   const tree = [pid];
@@ -31,7 +22,7 @@ export function processTree(pid: number): number[] {
 /** CPU seconds the process tree has used so far (user + system, fields 14 and 15 of /proc/<pid>/stat). */
 export function cpuSeconds(pid: number): number {
   return processTree(pid).reduce((sum, p) => {
-    const fields = statFields(p);
+    const fields = procStatFields(p);
     return fields ? sum + (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS : sum;
   }, 0);
 }

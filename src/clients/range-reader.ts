@@ -143,8 +143,9 @@ export class RangeReader {
 
   private async fetchFromLeaders(topic: string, cursors: Cursor[], current: Cursor, chunkBytes: number): Promise<void> {
     const byPartition = new Map(cursors.map((c) => [c.range.partition, c]));
-    const leaders = this.cluster.findLeaderForPartitions(topic, [...byPartition.keys()]);
-    requireLeaders(topic, [...byPartition.keys()], leaders);
+    const asked = [...byPartition.keys()];
+    const leaders = this.cluster.findLeaderForPartitions(topic, asked);
+    requireLeaders(topic, asked, leaders);
     const partitionBytes = Math.max(MIN_PARTITION_FETCH_BYTES, Math.ceil(chunkBytes / Math.max(1, cursors.length)));
     await Promise.all(
       Object.entries(leaders).map(async ([nodeId, partitions]) => {

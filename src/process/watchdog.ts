@@ -13,8 +13,9 @@
  * Stalls are counted in the thread's own wake-ups, not in wall time: a process stopped as a whole
  * (SIGSTOP, a suspended machine) has both threads stopped, and is not killed when it resumes.
  */
-import { readFileSync, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
 import { isMainThread, Worker, workerData } from 'node:worker_threads';
+import { procStatFields } from './proc-stat';
 
 export interface WatchdogOptions {
   /** Who is watched, for the one line said before the kill ("worker engine 1"). */
@@ -71,16 +72,13 @@ function watch(data: WatchData): never {
 
 /** Whether the process's parent is no longer `pid`: on Linux its parent pid changed (re-parented), elsewhere `pid` is gone. */
 function parentGone(pid: number): boolean {
+  const parent = procStatFields('self')?.[1];
+  if (parent !== undefined) return Number(parent) !== pid;
   try {
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== pid;
-  } catch {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'ESRCH';
-    }
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
 
