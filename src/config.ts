@@ -106,6 +106,11 @@ const schema = z.object({
   STACK_DIR: nonEmpty.default('.data'),
   STACK_CACHE_DIR: optionalText,
   KAFKA_HOME: optionalText,
+  /**
+   * The local stack's Kafka writes every request it answers, with where its time went (queue,
+   * local, remote, send), to its logs folder: for finding out whether a latency is Kafka's intake.
+   */
+  KAFKA_REQUEST_LOG: boolFlag.default(false),
   BRIDGE_HTTP_PORT: port.default(9464),
   WORKER_HTTP_PORT: port.default(9465),
   DASHBOARD_PORT: port.default(3000),
@@ -195,7 +200,7 @@ export interface Config {
   };
   /** Record rules beyond the contract's, set through configuration (undefined: the contract's alone). */
   rules: { appVersionExtraPattern?: string };
-  stack: { dir: string; cacheDir: string; kafkaHome?: string; searchPath: string[] };
+  stack: { dir: string; cacheDir: string; kafkaHome?: string; kafkaRequestLog: boolean; searchPath: string[] };
   /** bridgeUrl: the bridge's ops server as the dashboard reaches it; undefined when unknown (BRIDGE_HTTP_PORT=0). */
   http: { bridgePort: number; workerPort: number; dashboardPort: number; dashboardHost: string; bridgeUrl?: string };
   log: { level: Env['LOG_LEVEL']; format: Env['LOG_FORMAT'] };
@@ -332,6 +337,7 @@ function toConfig(e: Env, env: Environment): Config {
       dir: resolve(e.STACK_DIR),
       cacheDir: resolve(e.STACK_CACHE_DIR ?? `${homedir()}/.cache/login-pipeline`),
       kafkaHome: e.KAFKA_HOME,
+      kafkaRequestLog: e.KAFKA_REQUEST_LOG,
       searchPath: (env.PATH ?? '').split(delimiter).filter(Boolean),
     },
     http: {

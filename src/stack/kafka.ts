@@ -118,7 +118,7 @@ async function startKafka(config: Config, layout: StackLayout, host: string, por
   const java = requireJava(config);
   mkdirSync(layout.kafka.dataDir, { recursive: true });
   writeFileSync(layout.kafka.configFile, serverProperties(layout, host, port) + (secure ? secureProperties(host, port, secure) : ''));
-  writeFileSync(layout.kafka.log4jFile, log4jProperties(join(layout.dir, 'logs')));
+  writeFileSync(layout.kafka.log4jFile, log4jProperties(join(layout.dir, 'logs'), config.stack.kafkaRequestLog));
   const classpath = `${layout.kafkaLibs}/*`;
   const jvm = [`-Dlog4j.configuration=file:${layout.kafka.log4jFile}`, `-Dkafka.logs.dir=${join(layout.dir, 'logs')}`];
   formatStorage(java, classpath, jvm, layout, secure);
@@ -218,7 +218,13 @@ listener.name.sasl_ssl.ssl.keystore.location=${secure.keystorePem}
 `;
 }
 
-function log4jProperties(logDir: string): string {
+/**
+ * Kafka's own logging. With `requestLog` (KAFKA_REQUEST_LOG) the broker also writes every request
+ * it answers to kafka-request.log, with its time in the request queue, in the handler (local), in
+ * purgatory (remote) and in sending: how Kafka's intake of a record can be told from the pipeline's
+ * work when a latency is looked into.
+ */
+function log4jProperties(logDir: string, requestLog = false): string {
   return `log4j.rootLogger=INFO, file
 log4j.appender.file=org.apache.log4j.RollingFileAppender
 log4j.appender.file.File=${logDir}/kafka-server.log
@@ -228,7 +234,18 @@ log4j.appender.file.layout=org.apache.log4j.PatternLayout
 log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 log4j.logger.kafka=INFO
 log4j.logger.org.apache.kafka=INFO
-log4j.logger.kafka.request.logger=WARN
 log4j.logger.state.change.logger=WARN
+${requestLog ? requestLogProperties(logDir) : 'log4j.logger.kafka.request.logger=WARN\n'}`;
+}
+
+function requestLogProperties(logDir: string): string {
+  return `log4j.logger.kafka.request.logger=DEBUG, requests
+log4j.additivity.kafka.request.logger=false
+log4j.appender.requests=org.apache.log4j.RollingFileAppender
+log4j.appender.requests.File=${logDir}/kafka-request.log
+log4j.appender.requests.MaxFileSize=100MB
+log4j.appender.requests.MaxBackupIndex=3
+log4j.appender.requests.layout=org.apache.log4j.PatternLayout
+log4j.appender.requests.layout.ConversionPattern=[%d] %m%n
 `;
 }

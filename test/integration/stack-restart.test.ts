@@ -1,10 +1,11 @@
 /**
  * stack:up / stack:down on a stack of this test's own (other ports, its own STACK_DIR): up is
  * idempotent, down leaves no process running, and the next up still has the Temporal runs, the
- * Kafka topics and the Redis data of before.
+ * Kafka topics and the Redis data of before. The next up also turns on KAFKA_REQUEST_LOG, which
+ * Kafka then follows: a stack's settings are read again at each start.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { createRedis } from '../../src/clients/redis';
@@ -63,11 +64,14 @@ describe('stack up and down', function () {
     await redis.set('persisted', 'kept');
     redis.disconnect();
 
+    const requestLog = join(dir, 'logs', 'kafka-request.log');
+    assert.equal(existsSync(requestLog), false, 'no request log unless KAFKA_REQUEST_LOG asks for one');
+
     const pids = stackServices(config).map((s) => Number(readFileSync(s.proc.pidFile, 'utf8').split(' ')[0]));
     await stackDown(config, quiet);
     for (const pid of pids) assert.equal(isAlive(pid), false, `process ${pid} stopped`);
 
-    const second = await stackUp(config, quiet);
+    const second = await stackUp({ ...config, stack: { ...config.stack, kafkaRequestLog: true } }, quiet);
     assert.deepEqual([...second.values()], ['started', 'started', 'started']);
     const clientAgain = await connectClient(config.temporal);
     try {
@@ -83,6 +87,11 @@ describe('stack up and down', function () {
     } finally {
       await reader.close();
     }
+    await produce(testKafka(config), 'persisted', [{ key: 'k', value: 'timed' }]);
+    await waitFor(() => existsSync(requestLog) && /"requestApiKeyName":"PRODUCE".*"localTimeMs"/.test(readFileSync(requestLog, 'utf8')), {
+      timeoutMs: 30_000,
+      message: 'a produce request, with its times, in the request log KAFKA_REQUEST_LOG turned on',
+    });
     const redisAgain = createRedis(config.redis);
     try {
       assert.equal(await redisAgain.get('persisted'), 'kept', 'Redis data survived (append-only file)');

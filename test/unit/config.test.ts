@@ -33,6 +33,12 @@ describe('config', () => {
     for (const bad of ['-1', '1.5', 'soon']) assert.throws(() => loadConfig({ EVENT_LOOP_STALL_SECONDS: bad }), /EVENT_LOOP_STALL_SECONDS/);
   });
 
+  it("leaves the local Kafka's request log off unless KAFKA_REQUEST_LOG turns it on", () => {
+    assert.equal(loadConfig({}).stack.kafkaRequestLog, false);
+    assert.equal(loadConfig({ KAFKA_REQUEST_LOG: 'true' }).stack.kafkaRequestLog, true);
+    assert.throws(() => loadConfig({ KAFKA_REQUEST_LOG: 'verbose' }), /KAFKA_REQUEST_LOG/);
+  });
+
   it('names every bad variable in one error', () => {
     assert.throws(
       () => loadConfig({ BATCH_MAX_RECORDS: 'many', KAFKA_BROKERS: 'no-port', LOG_LEVEL: 'loud', REDIS_URL: 'http://x' }),
