@@ -169,7 +169,10 @@ export class Bridge {
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (payload.restart) {
-        logger.warn({ err: payload.error }, 'Kafka consumer crashed; restarting');
+        // A group coordinator still loading (a broker just started) or moving is routine: the
+        // consumer joins again by itself, and a stack trace would only alarm.
+        if ((payload.error as { retriable?: boolean }).retriable) logger.info({ reason: payload.error.message }, 'The Kafka consumer joins its group again after a passing error');
+        else logger.warn({ err: payload.error }, 'Kafka consumer crashed; restarting');
         return;
       }
       this.crashed = payload.error;
