@@ -25,7 +25,7 @@ import { repeat } from '../process/repeat';
 import { retry } from '../process/retry';
 import { withDeadline } from '../process/wait';
 import { BREAKER_OFF, CircuitBreaker, type BreakerState } from './breaker';
-import { cutRanges, pendingOffsets, shouldCut, type PartitionPosition } from './cutter';
+import { cutRanges, nextLookMs, pendingOffsets, shouldCut, type PartitionPosition } from './cutter';
 import { startOrFind, type HandOffTarget } from './handoff';
 import { Lanes } from './lanes';
 import { resumePositions } from './positions';
@@ -70,6 +70,8 @@ export class Bridge {
   private assignment: Assignment | undefined;
   private syncedGeneration = -1;
   private waitingSince: number | undefined;
+  /** How often the bridge looks for new records when none wait. */
+  private readonly tickMs: number;
   private loopDone: Promise<void> = Promise.resolve();
   private failing = false;
   private crashed: Error | undefined;
@@ -80,6 +82,7 @@ export class Bridge {
   constructor(private readonly deps: BridgeDeps) {
     const { config, kafka, client, logger, metrics } = deps;
     this.target = { client, taskQueue: config.temporal.taskQueue };
+    this.tickMs = Math.min(50, Math.max(10, Math.floor(config.batch.maxWaitMs / 4)));
     this.cluster = createCluster(kafka);
     this.consumer = kafka.consumer({
       groupId: config.kafka.groupId,
@@ -183,9 +186,9 @@ export class Bridge {
 
   /** Ticks every few tens of milliseconds; backs off while Kafka or Temporal does not answer. */
   private async loop(): Promise<void> {
-    const { config, logger } = this.deps;
+    const { logger } = this.deps;
     await repeat(() => this.tick(), {
-      intervalMs: Math.min(50, Math.max(10, Math.floor(config.batch.maxWaitMs / 4))),
+      intervalMs: this.tickMs,
       signal: this.stopping.signal,
       backoff: { initialMs: 200, maxMs: 10_000 },
       // Ours when it is final (a partition's offsets are missing); a client library's errors
@@ -202,33 +205,40 @@ export class Bridge {
     }).catch((err: unknown) => this.reportFatal(err as Error));
   }
 
-  private async tick(): Promise<void> {
+  /** Resolves with how long to wait before the next tick when that is not the usual interval. */
+  private async tick(): Promise<number | undefined> {
     const assignment = this.assignment;
-    if (!assignment) return;
+    if (!assignment) return undefined;
     if (this.syncedGeneration !== assignment.generation) await this.resync(assignment);
-    if (this.positions.size === 0) return;
+    if (this.positions.size === 0) return undefined;
     await this.refreshEnds();
     const now = Date.now();
     const pending = pendingOffsets(this.positions.values());
     if (pending === 0) {
       this.waitingSince = undefined;
       this.deps.metrics?.paused.set(0);
-      return;
+      return undefined;
     }
     this.waitingSince ??= now;
     // Every free lane takes a batch in the same tick, so that a backlog (a start, a catch-up)
     // fills them all at once rather than one a tick while the worker waits.
     for (let before = pending; ; ) {
       // The breaker's pause: nothing is cut, the records wait in Kafka where they are.
-      if (this.breaker?.open || this.stopping.signal.aborted || this.assignment?.generation !== assignment.generation) return;
+      if (this.breaker?.open || this.stopping.signal.aborted || this.assignment?.generation !== assignment.generation) return undefined;
       const lane = this.lanes.claim();
       this.deps.metrics?.paused.set(lane ? 0 : 1);
-      if (!lane || !shouldCut(before, this.waitingSince, Date.now(), this.deps.config.batch)) return;
-      await this.handOff(lane, cutRanges([...this.positions.values()], this.deps.config.batch.maxRecords));
+      if (!lane) return undefined;
+      const { batch } = this.deps.config;
+      const nowMs = Date.now();
+      if (!shouldCut(before, this.waitingSince, nowMs, batch)) {
+        // Not due: nothing changes that until it is due or full, so the next look is then.
+        return this.waitingSince === undefined ? undefined : nextLookMs(before, this.waitingSince, nowMs, batch, this.tickMs);
+      }
+      await this.handOff(lane, cutRanges([...this.positions.values()], batch.maxRecords));
       const after = pendingOffsets(this.positions.values());
       if (after === 0) this.waitingSince = undefined;
       // Not handed off (voided, or given up): the next tick looks again.
-      if (after === 0 || after === before) return;
+      if (after === 0 || after === before) return undefined;
       before = after;
     }
   }

@@ -1,7 +1,8 @@
 /**
  * Work done again and again for a process's life (the bridge's tick, a periodic sweep): every
- * `intervalMs` while it succeeds, backing off while it fails, until `signal` aborts. One loop for
- * every such cadence, as retry.ts is one loop for every retry.
+ * `intervalMs` while it succeeds (or after the pause a run returns, when it knows better), backing
+ * off while it fails, until `signal` aborts. One loop for every such cadence, as retry.ts is one
+ * loop for every retry.
  */
 import { CancelledError } from '../errors';
 import { backoffDelay, type BackoffOptions } from './retry';
@@ -20,11 +21,12 @@ export interface RepeatOptions {
 }
 
 /** Resolves when `signal` aborts; rejects with a fatal failure. */
-export async function repeat(task: () => Promise<void>, options: RepeatOptions): Promise<void> {
+export async function repeat(task: () => Promise<number | void>, options: RepeatOptions): Promise<void> {
   let failures = 0;
   while (!options.signal.aborted) {
+    let next: number | void = undefined;
     try {
-      await task();
+      next = await task();
       if (failures > 0) options.onRecovered?.();
       failures = 0;
     } catch (err) {
@@ -32,7 +34,7 @@ export async function repeat(task: () => Promise<void>, options: RepeatOptions):
       failures++;
       options.onError?.(err, failures);
     }
-    const pause = failures > 0 ? backoffDelay(failures - 1, options.backoff) : options.intervalMs;
+    const pause = failures > 0 ? backoffDelay(failures - 1, options.backoff) : (next ?? options.intervalMs);
     await sleep(pause, options.signal).catch((err: unknown) => {
       if (!(err instanceof CancelledError)) throw err;
     });

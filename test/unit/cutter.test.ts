@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { cutRanges, pendingOffsets, shouldCut, type PartitionPosition } from '../../src/bridge/cutter';
+import { cutRanges, MAX_LOOK_MS, nextLookMs, pendingOffsets, shouldCut, type PartitionPosition } from '../../src/bridge/cutter';
 
 const position = (partition: number, next: number, end: number): PartitionPosition => ({ partition, next: BigInt(next), end: BigInt(end), incarnation: `i${partition}` });
 const positions = fc
@@ -46,5 +46,46 @@ describe('cutting batches', () => {
   it('shares a full batch fairly: a partition with a small backlog leaves its share to the others', () => {
     const ranges = cutRanges([position(0, 0, 10), position(1, 0, 1000), position(2, 0, 1000)], 100);
     assert.deepEqual(ranges.map((r) => [r.partition, Number(r.to) - Number(r.from)]), [[0, 10], [1, 45], [2, 45]]);
+  });
+
+  describe('when to look again while records wait for a batch not yet due', () => {
+    const settings = { maxRecords: 10_000, maxWaitMs: 200 };
+
+    it('waits until the batch is due when records trickle in, instead of looking every interval', () => {
+      // 2,000 records/s: about 100 records waiting at the first look.
+      assert.equal(nextLookMs(100, 1000, 1000, settings, 50), 200);
+      assert.equal(nextLookMs(300, 1000, 1150, settings, 50), 50, 'the rest of the wait');
+      assert.equal(nextLookMs(300, 1000, 1250, settings, 50), 0, 'overdue: at once');
+    });
+
+    it('looks again before a full batch could be waiting when records pour in', () => {
+      // 50,000 records/s: 2,500 within the interval, so 7,500 more in 150 ms.
+      assert.equal(nextLookMs(2_500, 1000, 1000, settings, 50), 150);
+      assert.equal(nextLookMs(9_000, 1000, 1000, settings, 50), 50, 'not sooner than the interval');
+    });
+
+    it('never looks later than due, than a full batch at the rate seen, or than a second; never sooner than the interval unless due sooner', () => {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 1, max: 20_000 }),
+          fc.integer({ min: 0, max: 120_000 }),
+          fc.integer({ min: 1, max: 20_000 }),
+          fc.integer({ min: 1, max: 120_000 }),
+          fc.integer({ min: 10, max: 50 }),
+          (pending, waited, maxRecords, maxWaitMs, intervalMs) => {
+            const s = { maxRecords, maxWaitMs };
+            const look = nextLookMs(pending, 1_000_000, 1_000_000 + waited, s, intervalMs);
+            const untilDue = Math.max(0, maxWaitMs - waited);
+            assert.ok(look >= 0 && look <= untilDue && look <= MAX_LOOK_MS, `${look} ms, due in ${untilDue}`);
+            assert.ok(look >= Math.min(intervalMs, untilDue), `${look} ms is sooner than the interval ${intervalMs}`);
+            if (look > intervalMs) {
+              const perMs = pending / Math.max(intervalMs, waited);
+              assert.ok(pending + perMs * look <= maxRecords, `a full batch of ${maxRecords} could wait before ${look} ms`);
+            }
+          },
+        ),
+        { numRuns: 1000 },
+      );
+    });
   });
 });
