@@ -143,6 +143,11 @@ export function createBridgeMetrics(registry: Registry) {
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
+    looks: new Counter({
+      name: 'lp_bridge_looks_total',
+      help: "Times the bridge asked Kafka for its partitions' ends (ListOffsets): every 10-50 ms while nothing waits; while records wait, when their batch is due or could be full",
+      registers: [registry],
+    }),
     commits: new Counter({
       name: 'lp_bridge_commits_total',
       help: 'Offset commits sent to Kafka',

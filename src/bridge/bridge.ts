@@ -366,6 +366,7 @@ export class Bridge {
     const topic = this.deps.config.kafka.inputTopic;
     const partitions = [...this.positions.keys()];
     const [offsets] = await this.cluster.fetchTopicsOffset([{ topic, partitions: partitions.map((partition) => ({ partition })), fromBeginning: false }]);
+    this.deps.metrics?.looks.inc();
     for (const { partition, offset } of offsets?.partitions ?? []) {
       const position = this.positions.get(partition);
       if (!position) continue;

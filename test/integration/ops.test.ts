@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createGenerator } from '../../src/generator/records';
 import { PipelineHarness } from '../helpers/pipeline';
 import { ChildService } from '../helpers/processes';
+import { sleep } from '../../src/process/wait';
 import { waitFor } from '../helpers/wait';
 
 function httpPort(service: ChildService): number {
@@ -78,6 +79,45 @@ describe('operations', function () {
         assert.doesNotThrow(() => JSON.parse(line), `a JSON log line: ${line.slice(0, 120)}`);
       }
     } finally {
+      await harness.close();
+    }
+  });
+
+  it('asks Kafka for the partitions\' ends about twice a batch while records trickle in, not every 50 ms', async () => {
+    const harness = new PipelineHarness('ops-looks', {}, 2);
+    const producer = harness.kafka.producer();
+    try {
+      await harness.setup();
+      await harness.startAll();
+      await producer.connect();
+      const bridgePort = httpPort(harness.bridge);
+      const counts = async () => {
+        const { body } = await get(bridgePort, '/metrics');
+        return { looks: metricValue(body, 'lp_bridge_looks_total'), batches: metricValue(body, 'lp_bridge_batches_total', 'result="started"') || 0 };
+      };
+      const next = createGenerator({ invalidRatio: 0 });
+      // About 200 records/s for 4 s: a batch is due 200 ms (BATCH_MAX_WAIT_MS) after the bridge
+      // sees its first record, long before 10,000 (BATCH_MAX_RECORDS) could wait. Paced load,
+      // not a wait for a condition.
+      const trickle = async (ms: number) => {
+        for (const end = Date.now() + ms; Date.now() < end; ) {
+          await producer.send({ topic: harness.config.kafka.inputTopic, messages: Array.from({ length: 5 }, () => next()) });
+          await sleep(25);
+        }
+      };
+      await trickle(1_000);
+      const before = await counts();
+      await trickle(3_000);
+      const after = await counts();
+      const batches = after.batches - before.batches;
+      const looksPerBatch = (after.looks - before.looks) / batches;
+      // Looking every 50 ms made five or more a batch; a look that finds records and one when due make two.
+      assert.ok(batches >= 5, `${batches} batches in 3 s`);
+      assert.ok(looksPerBatch < 4, `${looksPerBatch.toFixed(1)} looks a batch`);
+      const accounting = await harness.waitForAllAccounted();
+      assert.equal(accounting.duplicates, 0);
+    } finally {
+      await producer.disconnect().catch(() => undefined);
       await harness.close();
     }
   });
