@@ -219,7 +219,7 @@ export class Bridge {
       this.deps.metrics?.paused.set(0);
       return undefined;
     }
-    this.waitingSince ??= now;
+    const waitingSince = (this.waitingSince ??= now);
     // Every free lane takes a batch in the same tick, so that a backlog (a start, a catch-up)
     // fills them all at once rather than one a tick while the worker waits.
     for (let before = pending; ; ) {
@@ -230,10 +230,8 @@ export class Bridge {
       if (!lane) return undefined;
       const { batch } = this.deps.config;
       const nowMs = Date.now();
-      if (!shouldCut(before, this.waitingSince, nowMs, batch)) {
-        // Not due: nothing changes that until it is due or full, so the next look is then.
-        return this.waitingSince === undefined ? undefined : nextLookMs(before, this.waitingSince, nowMs, batch, this.tickMs);
-      }
+      // Not due: nothing changes that until it is due or full, so the next look is then.
+      if (!shouldCut(before, waitingSince, nowMs, batch)) return nextLookMs(before, waitingSince, nowMs, batch, this.tickMs);
       await this.handOff(lane, cutRanges([...this.positions.values()], batch.maxRecords));
       const after = pendingOffsets(this.positions.values());
       if (after === 0) this.waitingSince = undefined;
