@@ -12,6 +12,7 @@ import { sendOffsetsOnceDecided } from '../../src/clients/transactions';
 import { fetchCommittedOffsets, fetchStableOffset } from '../../src/clients/stable-offsets';
 import { testEnv } from '../helpers/env';
 import { createTopics, produce, testKafka } from '../helpers/kafka';
+import { waitFor } from '../helpers/wait';
 
 describe('reading Kafka below kafkajs', function () {
   const t = testEnv('range-reader');
@@ -113,7 +114,15 @@ describe('reading Kafka below kafkajs', function () {
     } finally {
       await producer.disconnect();
     }
-    const end = (await reader.offsets(topic, 'stable')).get(partition)!;
+    // A commit returns before its markers are written (the coordinator writes them after its
+    // answer), so the last stable offset reaches the last transaction's end a moment later.
+    const end = await waitFor(
+      async () => {
+        const stable = (await reader.offsets(topic, 'stable')).get(partition)!;
+        return stable - start >= 14n ? stable : undefined;
+      },
+      { timeoutMs: 30_000, message: 'the last transaction to be decided' },
+    );
     const records = (await readAll([{ partition, from: String(start), to: String(end) }])).flat();
     assert.deepEqual(records.map((r) => r.value?.toString()), ['commit', 'commit', 'commit']);
     assert.equal(end - start, 14n, '10 records and 4 markers');
