@@ -145,7 +145,12 @@ export function createBridgeMetrics(registry: Registry) {
     }),
     looks: new Counter({
       name: 'lp_bridge_looks_total',
-      help: "Times the bridge asked Kafka for its partitions' ends (ListOffsets): every 10-50 ms while nothing waits; while records wait, when their batch is due or could be full",
+      help: "Times the bridge asked Kafka for its partitions' ends (ListOffsets): 10-50 ms after a batch; while records wait, when their batch is due or could be full; when idle, after each wait",
+      registers: [registry],
+    }),
+    waits: new Counter({
+      name: 'lp_bridge_waits_total',
+      help: 'Times the idle bridge waited on Kafka for new records (a fetch the broker holds up to a second) instead of looking again',
       registers: [registry],
     }),
     commits: new Counter({

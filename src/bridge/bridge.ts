@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { Tracer } from '@opentelemetry/api';
 import type { Client } from '@temporalio/client';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
+import { ArrivalWatch } from '../clients/arrivals';
 import { createCluster, type KafkajsCluster } from '../clients/kafka';
 import { RangeReader } from '../clients/range-reader';
 import { fetchCommittedOffsets } from '../clients/stable-offsets';
@@ -25,7 +26,7 @@ import { repeat } from '../process/repeat';
 import { retry } from '../process/retry';
 import { withDeadline } from '../process/wait';
 import { BREAKER_OFF, CircuitBreaker, type BreakerState } from './breaker';
-import { cutRanges, nextLookMs, pendingOffsets, shouldCut, type PartitionPosition } from './cutter';
+import { cutRanges, MAX_LOOK_MS, nextLookMs, pendingOffsets, shouldCut, type PartitionPosition } from './cutter';
 import { startOrFind, type HandOffTarget } from './handoff';
 import { Lanes } from './lanes';
 import { resumePositions } from './positions';
@@ -72,6 +73,11 @@ export class Bridge {
   private waitingSince: number | undefined;
   /** How often the bridge looks for new records when none wait. */
   private readonly tickMs: number;
+  /** Looks in a row that found nothing new; from the second on, the bridge waits on Kafka instead of looking again. */
+  private emptyLooks = 0;
+  private readonly arrivals: ArrivalWatch;
+  /** Ends a wait on Kafka early when the group changes, so that an assignment is taken up at once. */
+  private wakeUp = new AbortController();
   private loopDone: Promise<void> = Promise.resolve();
   private failing = false;
   private crashed: Error | undefined;
@@ -84,6 +90,7 @@ export class Bridge {
     this.target = { client, taskQueue: config.temporal.taskQueue };
     this.tickMs = Math.min(50, Math.max(10, Math.floor(config.batch.maxWaitMs / 4)));
     this.cluster = createCluster(kafka);
+    this.arrivals = new ArrivalWatch(kafka, config.kafka.inputTopic);
     this.consumer = kafka.consumer({
       groupId: config.kafka.groupId,
       // A dead bridge's partitions move to the others after 10 s rather than the default 30.
@@ -115,12 +122,13 @@ export class Bridge {
   /** Stop cutting, let a hand-off under way finish and commit, leave the group. */
   async stop(timeoutMs = 20_000): Promise<void> {
     this.stopping.abort();
+    this.wakeUp.abort();
     await withDeadline(this.loopDone, timeoutMs, 'The hand-off under way').catch((err: unknown) =>
       this.deps.logger.warn({ err }, 'A hand-off did not finish in time; the next owner of its partitions resolves its intent'),
     );
     this.lanes.stop();
     await this.consumer.disconnect().catch(() => undefined);
-    await this.cluster.disconnect().catch(() => undefined);
+    await Promise.all([this.cluster.disconnect().catch(() => undefined), this.arrivals.close()]);
   }
 
   readiness(): Record<string, boolean> {
@@ -165,10 +173,12 @@ export class Bridge {
       consumer.pause([{ topic: config.kafka.inputTopic }]);
       const partitions = (payload.memberAssignment[config.kafka.inputTopic] ?? []).slice().sort((a, b) => a - b);
       this.assignment = { generation: ++generation, partitions };
+      this.wakeUp.abort();
       logger.info({ partitions }, 'Joined the consumer group');
     });
     consumer.on(consumer.events.REBALANCING, () => {
       this.assignment = undefined;
+      this.wakeUp.abort();
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (payload.restart) {
@@ -217,8 +227,10 @@ export class Bridge {
     if (pending === 0) {
       this.waitingSince = undefined;
       this.deps.metrics?.paused.set(0);
-      return undefined;
+      // Under a steady input the look after a cut finds records; twice nothing, and it is idle.
+      return ++this.emptyLooks >= 2 ? this.waitForArrivals() : undefined;
     }
+    this.emptyLooks = 0;
     const waitingSince = (this.waitingSince ??= now);
     // Every free lane takes a batch in the same tick, so that a backlog (a start, a catch-up)
     // fills them all at once rather than one a tick while the worker waits.
@@ -357,6 +369,32 @@ export class Bridge {
     if (missing.length > 0) {
       throw new PipelineError(`The intent of a batch was not committed on ${topic} partition${missing.length > 1 ? 's' : ''} ${missing.map((m) => m.partition).join(', ')} (the consumer was restarting); cutting again.`, { retriable: true });
     }
+  }
+
+  /**
+   * Waits on Kafka (src/clients/arrivals.ts) for records past the ends it knows, at most a second;
+   * resolves with the pause before the next look: none when records came or the wait ran its
+   * course. A wait that ended early with nothing (the group changed; a broker's quota throttled
+   * it) or failed is made up to the usual interval, so that the bridge never looks more often than
+   * it did before it waited.
+   */
+  private async waitForArrivals(): Promise<number> {
+    if (this.stopping.signal.aborted) return 0;
+    this.wakeUp = new AbortController();
+    const ends = new Map([...this.positions].map(([partition, p]) => [partition, p.end]));
+    this.deps.metrics?.waits.inc();
+    const started = Date.now();
+    return this.arrivals.wait(ends, MAX_LOOK_MS, this.wakeUp.signal).then(
+      (arrived) => {
+        // Looked at once; should that look find nothing after all, the next one waits its interval.
+        if (arrived) this.emptyLooks = 0;
+        return arrived ? 0 : Math.max(0, this.tickMs - (Date.now() - started));
+      },
+      (err: unknown) => {
+        this.deps.logger.debug({ err }, 'Waiting on Kafka for new records failed; looking again in a moment');
+        return this.tickMs;
+      },
+    );
   }
 
   /** Each owned partition's last stable offset: what can be handed off now. */

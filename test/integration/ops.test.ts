@@ -83,7 +83,7 @@ describe('operations', function () {
     }
   });
 
-  it('asks Kafka for the partitions\' ends about twice a batch while records trickle in, not every 50 ms', async () => {
+  it('asks Kafka for the partitions\' ends about twice a batch while records trickle in, and waits on Kafka when idle, not every 50 ms', async () => {
     const harness = new PipelineHarness('ops-looks', {}, 2);
     const producer = harness.kafka.producer();
     try {
@@ -93,7 +93,11 @@ describe('operations', function () {
       const bridgePort = httpPort(harness.bridge);
       const counts = async () => {
         const { body } = await get(bridgePort, '/metrics');
-        return { looks: metricValue(body, 'lp_bridge_looks_total'), batches: metricValue(body, 'lp_bridge_batches_total', 'result="started"') || 0 };
+        return {
+          looks: metricValue(body, 'lp_bridge_looks_total'),
+          waits: metricValue(body, 'lp_bridge_waits_total') || 0,
+          batches: metricValue(body, 'lp_bridge_batches_total', 'result="started"') || 0,
+        };
       };
       const next = createGenerator({ invalidRatio: 0 });
       // About 200 records/s for 4 s: a batch is due 200 ms (BATCH_MAX_WAIT_MS) after the bridge
@@ -114,6 +118,23 @@ describe('operations', function () {
       // Looking every 50 ms made five or more a batch; a look that finds records and one when due make two.
       assert.ok(batches >= 5, `${batches} batches in 3 s`);
       assert.ok(looksPerBatch < 4, `${looksPerBatch.toFixed(1)} looks a batch`);
+      await harness.waitForAllAccounted();
+
+      // Idle: each look follows a wait that Kafka holds up to a second (every 50 ms made 60 in 3 s).
+      const idle = await counts();
+      const idleSince = Date.now();
+      const waited = await waitFor(
+        async () => {
+          const now = await counts();
+          return now.waits - idle.waits >= 3 ? now : undefined;
+        },
+        { timeoutMs: 30_000, message: 'the idle bridge to wait on Kafka three times' },
+      );
+      const looks = waited.looks - idle.looks;
+      assert.ok(looks <= waited.waits - idle.waits + 2, `${looks} looks in ${waited.waits - idle.waits} waits`);
+      assert.ok(looks / ((Date.now() - idleSince) / 1000) < 5, `${looks} looks in ${Date.now() - idleSince} ms`);
+      // A record that comes while the bridge waits goes through as any other.
+      await producer.send({ topic: harness.config.kafka.inputTopic, messages: [next()] });
       const accounting = await harness.waitForAllAccounted();
       assert.equal(accounting.duplicates, 0);
     } finally {

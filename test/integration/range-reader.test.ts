@@ -2,16 +2,19 @@
  * The worker's reading of Kafka below kafkajs's public API, against the real broker: offset
  * ranges as a read_committed reader sees them (src/clients/range-reader.ts), and a group's
  * committed offsets read stably, after the transactions that commit them, with their metadata and
- * through a coordinator looked up once (src/clients/stable-offsets.ts).
+ * through a coordinator looked up once (src/clients/stable-offsets.ts); and the idle bridge's wait
+ * on the broker for committed records past known ends (src/clients/arrivals.ts).
  */
 import assert from 'node:assert/strict';
 import type { Admin, Kafka } from 'kafkajs';
+import { ArrivalWatch } from '../../src/clients/arrivals';
 import { createCluster, type KafkajsCluster } from '../../src/clients/kafka';
 import { RangeReader, type RangeRecord } from '../../src/clients/range-reader';
 import { sendOffsetsOnceDecided } from '../../src/clients/transactions';
 import { fetchCommittedOffsets, fetchStableOffset } from '../../src/clients/stable-offsets';
 import { testEnv } from '../helpers/env';
 import { createTopics, produce, testKafka } from '../helpers/kafka';
+import { withDeadline } from '../../src/process/wait';
 import { waitFor } from '../helpers/wait';
 
 describe('reading Kafka below kafkajs', function () {
@@ -184,6 +187,52 @@ describe('reading Kafka below kafkajs', function () {
     } finally {
       await fresh.disconnect();
     }
+  });
+  describe('waiting for records past known ends (src/clients/arrivals.ts)', () => {
+    const watched = `${t.id}-watched`;
+    let watch: ArrivalWatch;
+    const stableEnds = async () => reader.offsets(watched, 'stable');
+
+    before(async () => {
+      await createTopics(kafka, [watched], 2);
+      watch = new ArrivalWatch(kafka, watched);
+    });
+    after(() => watch.close());
+
+    it('gives up at its limit when nothing comes, and an open transaction does not wake it', async () => {
+      const ends = await stableEnds();
+      assert.equal(await watch.wait(ends, 300, new AbortController().signal), false, 'nothing came');
+      const producer = kafka.producer({ transactionalId: `${t.id}-watched-txn`, idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      try {
+        const txn = await producer.transaction();
+        await txn.send({ topic: watched, messages: [{ partition: 1, key: 'open', value: 'open' }] });
+        assert.equal(await watch.wait(ends, 500, new AbortController().signal), false, 'records of an open transaction are not there yet');
+        // Held far longer than the test waits: only the commit can end it in time.
+        const woken = watch.wait(ends, 120_000, new AbortController().signal);
+        await txn.commit();
+        assert.equal(await withDeadline(woken, 20_000, 'the wait to end at the commit'), true);
+      } finally {
+        await producer.disconnect();
+      }
+    });
+
+    it('ends at once when its caller gives up, and the next wait takes over the fetch under way', async () => {
+      const ends = await stableEnds();
+      const giveUp = new AbortController();
+      const first = watch.wait(ends, 120_000, giveUp.signal);
+      giveUp.abort();
+      assert.equal(await withDeadline(first, 5_000, 'the abandoned wait'), false);
+      const second = watch.wait(ends, 120_000, new AbortController().signal);
+      await produce(kafka, watched, [{ partition: 0, key: 'k', value: 'v' }]);
+      assert.equal(await withDeadline(second, 20_000, 'the wait to end at the record'), true);
+    });
+
+    it('says why it cannot wait when an end is past the partition\'s log', async () => {
+      const ends = await stableEnds();
+      const beyond = new Map([...ends].map(([p, end]) => [p, end + 1_000n]));
+      await assert.rejects(withDeadline(watch.wait(beyond, 120_000, new AbortController().signal), 20_000, 'the wait to fail'), /offset/i);
+    });
   });
 });
 
