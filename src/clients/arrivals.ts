@@ -36,7 +36,13 @@ export class ArrivalWatch {
    */
   async wait(ends: ReadonlyMap<number, bigint>, maxWaitMs: number, signal: AbortSignal): Promise<boolean> {
     if (signal.aborted || ends.size === 0) return false;
-    const round = (this.round ??= this.fetchRound(ends, maxWaitMs).finally(() => (this.round = undefined)));
+    const round = (this.round ??= this.fetchRound(ends, maxWaitMs)
+      .catch(async (err: unknown) => {
+        // A leader that moved, a broker that restarted: the next wait asks the brokers as they are now.
+        await this.connection.cluster.refreshMetadata().catch(() => undefined);
+        throw err;
+      })
+      .finally(() => (this.round = undefined)));
     // Still under way when the wait is given up: settled here so that it is never unhandled.
     round.catch(() => undefined);
     return new Promise<boolean>((resolve, reject) => {
