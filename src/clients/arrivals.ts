@@ -13,9 +13,7 @@
  * commits and lookups behind it.
  */
 import type { Kafka } from 'kafkajs';
-import { ClusterConnection } from './kafka';
-
-const READ_COMMITTED = 1;
+import { ClusterConnection, READ_COMMITTED } from './kafka';
 
 export class ArrivalWatch {
   private readonly connection: ClusterConnection;

@@ -112,7 +112,7 @@ export class ClusterConnection {
 }
 
 /** kafkajs's isolation level for fetches and offset lookups that see only committed transactions. */
-const READ_COMMITTED = 1;
+export const READ_COMMITTED = 1;
 
 /**
  * A partition's metadata as kafkajs's metadata decoder (v5 and later) builds it, its fields in its

@@ -13,7 +13,7 @@ import { CancelledError, kafkaErrorType, PipelineError } from '../errors';
 import type { OffsetRange } from '../domain/batch';
 import type { BatchRecord } from '../domain/types';
 import { retry } from '../process/retry';
-import { ClusterConnection, type KafkajsCluster, type KafkajsPartitionData, type KafkajsRecord } from './kafka';
+import { ClusterConnection, READ_COMMITTED, type KafkajsCluster, type KafkajsPartitionData, type KafkajsRecord } from './kafka';
 
 /** A record of a range, or the place of one Kafka deleted (retention) before it was read. */
 export interface RangeRecord extends BatchRecord {
@@ -33,7 +33,6 @@ export class OffsetsNotReadableError extends PipelineError {
   }
 }
 
-const READ_COMMITTED = 1;
 /** Per partition, at least this much per fetch, so that many small ranges still move along. */
 const MIN_PARTITION_FETCH_BYTES = 64 * 1024;
 /** What a fetch asks for beyond a range's estimated size: a record's framing, and a batch's header. */
