@@ -9,8 +9,11 @@ export function childEnvironment(overrides: Environment = {}): Environment {
   return { ...processEnvironment(), ...overrides };
 }
 
+/** The young generation's semi-space of our long-running services, MB; see serviceEnvironment. */
+export const SERVICE_SEMI_SPACE_MB = 8;
+
 /** V8 and glibc settings for our long-running services; see serviceEnvironment. */
-export const SERVICE_NODE_OPTIONS = ['--max-semi-space-size=8', '--max-old-space-size=512'];
+export const SERVICE_NODE_OPTIONS = [`--max-semi-space-size=${SERVICE_SEMI_SPACE_MB}`, '--max-old-space-size=512'];
 
 /**
  * The environment for a long-running service of ours (worker, bridge, dashboard). With no heap
@@ -19,8 +22,9 @@ export const SERVICE_NODE_OPTIONS = ['--max-semi-space-size=8', '--max-old-space
  * 250 MB resident. The young generation is 8 MB: at 4 MB the engines spent a quarter of their
  * time scavenging the records of a chunk that were still alive (24,700 records/s in npm run
  * bench); 8 MB gave 31,000 with the worker at 180 MB, 16 and 32 MB no more throughput but more memory.
- * Settings already given win. The worker's engines also start with a larger old generation
- * (src/worker/pool.ts), which Node takes only on the command line, not in NODE_OPTIONS.
+ * Settings already given win. The worker's engines also start with a larger old generation and
+ * with the young one at its full size (src/worker/pool.ts), given on their command line (Node
+ * does not take the old generation's in NODE_OPTIONS).
  */
 export function serviceEnvironment(overrides: Environment = {}): Environment {
   const env = childEnvironment(overrides);
