@@ -386,7 +386,8 @@ export class Bridge {
     const started = Date.now();
     return this.arrivals.wait(ends, MAX_LOOK_MS, this.wakeUp.signal).then(
       (arrived) => {
-        // Looked at once; should that look find nothing after all, the next one waits its interval.
+        // The look comes at once; if it finds nothing after all, the count starts again, so a
+        // wake that looks cannot confirm never turns into a loop without a pause.
         if (arrived) this.emptyLooks = 0;
         return arrived ? 0 : Math.max(0, this.tickMs - (Date.now() - started));
       },

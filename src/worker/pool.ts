@@ -30,10 +30,6 @@ const ENGINE_ENTRY = join(__dirname, 'engine.js');
  * 203, at 192 to 267).
  */
 const ENGINE_INITIAL_OLD_SPACE_MB = 96;
-// Its young generation starts at its full size (SERVICE_SEMI_SPACE_MB), not at V8's 1 MB grown
-// collection by collection: a new engine's first batches otherwise collect in a space too small
-// for a chunk's records. Measured in docs/benchmark-history.md (2026-11-27, 16:40).
-
 /** A key unused this long is forgotten: its bridge has moved on to other lanes. */
 const AFFINITY_IDLE_MS = 5 * 60_000;
 /**
@@ -142,6 +138,9 @@ export class EnginePool {
   private start(index: number, restarts: number): Engine {
     const child = fork(ENGINE_ENTRY, [], {
       env: { ...process.env, WORKER_PROCESS_INDEX: String(index) },
+      // The young generation starts at its full size, not at V8's 1 MB grown collection by
+      // collection, in which a new engine's first batches collected their chunks' records
+      // (docs/benchmark-history.md, 2026-11-27 16:30).
       execArgv: [...process.execArgv, `--initial-old-space-size=${ENGINE_INITIAL_OLD_SPACE_MB}`, `--min-semi-space-size=${SERVICE_SEMI_SPACE_MB}`],
       // Structured clone: a first hand-off batch's records blob (a Uint8Array) crosses as it is.
       serialization: 'advanced',
