@@ -79,7 +79,7 @@ const schema = z.object({
   SUMMARY_WINDOW_SECONDS: positiveInt.default(300),
   AGGREGATE_BUCKET_SECONDS: positiveInt.default(60),
   AGGREGATE_RETENTION_SECONDS: positiveInt.default(86_400),
-  BATCH_MAX_RECORDS: positiveInt.max(1_000_000).default(10_000),
+  BATCH_MAX_RECORDS: positiveInt.max(1_000_000).default(25_000),
   BATCH_MAX_WAIT_MS: positiveInt.max(60_000).default(200),
   BATCH_MAX_BYTES: positiveInt.min(1024).max(256 * 1024 * 1024).default(1024 * 1024),
   BRIDGE_MAX_IN_FLIGHT: positiveInt.max(256).default(8),

@@ -18,7 +18,7 @@ describe('config', () => {
     assert.equal(c.redis.prefix, 'lp:');
     assert.equal(c.summary.intervalSeconds, 60);
     assert.equal(c.summary.windowSeconds, 300);
-    assert.equal(c.batch.maxRecords, 10_000);
+    assert.equal(c.batch.maxRecords, 25_000);
     assert.equal(c.batch.maxWaitMs, 200);
     assert.match(c.stack.dir, /\.data$/);
     assert.equal(c.http.bridgePort, 9464);

@@ -74,6 +74,16 @@ function configOf(env: Environment, what: string): Config {
   }
 }
 
+/**
+ * A deployment batches as the product's defaults do, which are what the benchmark measures: a
+ * copied default goes stale when the default moves (compose once cut batches of 500 records).
+ */
+function assertDefaultBatches(config: Config, what: string): void {
+  const defaults = loadConfig({}).batch;
+  assert.equal(config.batch.maxRecords, defaults.maxRecords, `${what}: BATCH_MAX_RECORDS is ${config.batch.maxRecords}, not the product's default ${defaults.maxRecords}`);
+  assert.equal(config.batch.maxWaitMs, defaults.maxWaitMs, `${what}: BATCH_MAX_WAIT_MS is ${config.batch.maxWaitMs}, not the product's default ${defaults.maxWaitMs}`);
+}
+
 function assertContractNames(config: Config, what: string): void {
   assert.equal(config.kafka.inputTopic, CONTRACT.inputTopic, `${what}: INPUT_TOPIC`);
   assert.equal(config.kafka.outputTopic, CONTRACT.outputTopic, `${what}: OUTPUT_TOPIC`);
@@ -253,6 +263,7 @@ describe('deployment files', () => {
           assertKnownVariables(Object.keys(env), `docker-compose.yml: ${name}`);
           const config = configOf(env, `docker-compose.yml: ${name}`);
           assertContractNames(config, `docker-compose.yml: ${name}`);
+          assertDefaultBatches(config, `docker-compose.yml: ${name}`);
         });
 
         it('points at the stack containers, not at the host', () => {
@@ -362,6 +373,7 @@ describe('deployment files', () => {
     it('loads as a valid configuration with the contract names (ConfigMap, then Secret)', () => {
       const config = configOf({ ...configData, ...secretData }, 'deploy/k8s ConfigMap + Secret');
       assertContractNames(config, 'deploy/k8s ConfigMap');
+      assertDefaultBatches(config, 'deploy/k8s ConfigMap');
     });
 
     it('holds only marked placeholders in the Secret', () => {
