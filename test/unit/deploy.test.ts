@@ -259,7 +259,7 @@ describe('deployment files', () => {
           assert.ok(service.build !== undefined, `docker-compose.yml: ${name} must have build: (the Dockerfile)`);
         });
 
-        it('sets only variables that src/config.ts reads, and a valid configuration', () => {
+        it('sets only variables that src/config.ts reads, and a valid configuration that batches as the defaults do', () => {
           assertKnownVariables(Object.keys(env), `docker-compose.yml: ${name}`);
           const config = configOf(env, `docker-compose.yml: ${name}`);
           assertContractNames(config, `docker-compose.yml: ${name}`);
@@ -370,7 +370,7 @@ describe('deployment files', () => {
       assertKnownVariables(Object.keys(secretData), 'deploy/k8s Secret');
     });
 
-    it('loads as a valid configuration with the contract names (ConfigMap, then Secret)', () => {
+    it('loads as a valid configuration with the contract names that batches as the defaults do (ConfigMap, then Secret)', () => {
       const config = configOf({ ...configData, ...secretData }, 'deploy/k8s ConfigMap + Secret');
       assertContractNames(config, 'deploy/k8s ConfigMap');
       assertDefaultBatches(config, 'deploy/k8s ConfigMap');
