@@ -101,7 +101,7 @@ describe('operations', function () {
       };
       const next = createGenerator({ invalidRatio: 0 });
       // About 200 records/s for 4 s: a batch is due 200 ms (BATCH_MAX_WAIT_MS) after the bridge
-      // sees its first record, long before 25,000 (BATCH_MAX_RECORDS) could wait. Paced load,
+      // sees its first record, long before BATCH_MAX_RECORDS could wait. Paced load,
       // not a wait for a condition.
       const trickle = async (ms: number) => {
         for (const end = Date.now() + ms; Date.now() < end; ) {
