@@ -5,3 +5,13 @@ import { deleteKeysUnder, type RedisClient } from '../../src/clients/redis';
 export async function deleteKeys(redis: RedisClient, prefix: string): Promise<void> {
   await deleteKeysUnder(redis, prefix);
 }
+
+/**
+ * What Redis's HyperLogLog estimates for these members, added to `key` (a key of the test's own
+ * prefix). The pipeline's estimates of a known input must equal it: a tolerance around the true
+ * count fails now and then, since random members give a new estimation error each run.
+ */
+export async function hyperLogLogEstimate(redis: RedisClient, key: string, members: Iterable<string>): Promise<number> {
+  await redis.pfadd(key, ...members);
+  return redis.pfcount(key);
+}

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Admin, Kafka } from 'kafkajs';
 import type { Browser, Page } from 'playwright-core';
 import { createRedis, type RedisClient } from '../../src/clients/redis';
-import { deleteKeys } from '../helpers/redis';
+import { deleteKeys, hyperLogLogEstimate } from '../helpers/redis';
 import type { Config } from '../../src/config';
 import { aggregateLogins } from '../../src/domain/aggregates';
 import { MAX_RECORDED_DIFFERENCES, type Comparison } from '../../src/domain/reconcile';
@@ -28,12 +28,6 @@ import { launchChromium } from '../helpers/browser';
 import { waitFor } from '../helpers/wait';
 
 const SCREENSHOT = join(LOG_DIR, 'dashboard.png');
-
-/** What Redis's HyperLogLog estimates for these members, in a key of the test's own prefix. */
-async function hyperLogLogEstimate(redis: RedisClient, key: string, members: string[]): Promise<number> {
-  await redis.pfadd(key, ...members);
-  return redis.pfcount(key);
-}
 
 /** Known logins: `count` of them, over the given versions, device types and locales, by `users` users. */
 function knownLogins(

@@ -17,6 +17,7 @@ import { latestSummaryQuery, summariesWorkflow } from '../../src/workflows/insig
 import { formatAccounting } from '../helpers/accounting';
 import { workerActivities } from '../helpers/activities';
 import { DedicatedService } from '../helpers/dedicated';
+import { hyperLogLogEstimate } from '../helpers/redis';
 import { PipelineHarness } from '../helpers/pipeline';
 import { quietTemporalRuntime } from '../helpers/runtime';
 import { waitFor } from '../helpers/wait';
@@ -59,17 +60,13 @@ function knownInput(): { messages: Message[]; expected: Record<string, { logins:
   return { messages, expected };
 }
 
-function withinTwoPercent(estimate: number, truth: number): boolean {
-  return Math.abs(estimate - truth) <= truth * 0.02;
-}
-
 describe('rolling insights', function () {
   before(quietTemporalRuntime);
   beforeEach(() => {
     NOW_S = Math.floor(Date.now() / 1000);
   });
 
-  it('counts exactly and estimates unique users and devices within 2% for a known input', async () => {
+  it('counts exactly, and estimates unique users and devices as Redis does for the known input', async () => {
     const harness = new PipelineHarness('insights-known', { BATCH_MAX_RECORDS: '200' });
     try {
       await harness.setup();
@@ -81,16 +78,18 @@ describe('rolling insights', function () {
       await harness.waitForRedisExact();
       const summary = await harness.store().readWindow((NOW_S - 600) * 1000, (NOW_S + 60) * 1000);
       assert.equal(summary.totals.logins, 3000);
+      const redis = harness.redis();
+      const reference = (name: string) => `${harness.config.redis.prefix}test:reference:${name}`;
       const allUsers = new Set(Object.values(expected).flatMap((e) => [...e.users]));
-      assert.ok(withinTwoPercent(summary.totals.unique_users, allUsers.size), `total unique users ${summary.totals.unique_users} vs ${allUsers.size}`);
+      assert.equal(summary.totals.unique_users, await hyperLogLogEstimate(redis, reference('users'), allUsers), `total unique users (${allUsers.size} in truth)`);
       assert.deepEqual(Object.keys(summary.app_versions).sort(), Object.keys(expected).sort());
       for (const [version, e] of Object.entries(expected)) {
         const got = summary.app_versions[version]!;
         assert.equal(got.logins, e.logins, `${version} logins`);
         assert.deepEqual({ ...got.device_types }, e.deviceTypes, `${version} device types`);
         assert.deepEqual({ ...got.locales }, e.locales, `${version} locales`);
-        assert.ok(withinTwoPercent(got.unique_users, e.users.size), `${version} unique users ${got.unique_users} vs ${e.users.size}`);
-        assert.ok(withinTwoPercent(got.unique_devices, e.devices.size), `${version} unique devices ${got.unique_devices} vs ${e.devices.size}`);
+        assert.equal(got.unique_users, await hyperLogLogEstimate(redis, reference(`users:${version}`), e.users), `${version} unique users (${e.users.size} in truth)`);
+        assert.equal(got.unique_devices, await hyperLogLogEstimate(redis, reference(`devices:${version}`), e.devices), `${version} unique devices (${e.devices.size} in truth)`);
       }
     } finally {
       await harness.close();
