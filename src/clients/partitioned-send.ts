@@ -73,11 +73,12 @@ export async function byPartition<T extends { topic: string; message: Message }>
 }
 
 /**
- * Runs `sendOne` for every partition's records, all at once, and returns only once every send
- * has settled, so that a caller that retries, or aborts a transaction, never does so with a
- * request of the earlier try still in flight. Throws the first failure.
+ * Runs `sendOne` for each of `sends` (a partition's records, or a broker's partitions), all at
+ * once, and returns only once every send has settled, so that a caller that retries, or aborts a
+ * transaction, never does so with a request of the earlier try still in flight. Throws the first
+ * failure.
  */
-export async function settleEach<T>(sends: readonly PartitionSend<T>[], sendOne: (send: PartitionSend<T>) => Promise<unknown>): Promise<void> {
+export async function settleEach<S>(sends: readonly S[], sendOne: (send: S) => Promise<unknown>): Promise<void> {
   const results = await Promise.allSettled(sends.map((send) => sendOne(send)));
   const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failure) throw failure.reason;

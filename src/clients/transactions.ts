@@ -15,7 +15,7 @@ import type { Logger } from '../log';
 import { retry } from '../process/retry';
 import { ClusterConnection, type KafkajsCluster } from './kafka';
 import { addPartitionsAhead, keepTransactionManager, type TopicPartitions } from './kafkajs-transaction-partitions';
-import { byPartition, type PartitionsOf } from './partitioned-send';
+import { byPartition, settleEach, type PartitionSend, type PartitionsOf } from './partitioned-send';
 import { FastJavaCompatiblePartitioner } from './partitioner';
 import { fetchStableOffset } from './stable-offsets';
 import { explainProduceError, type RefusedRecord } from './topics';
@@ -276,31 +276,59 @@ function addPartitionsRetried(producer: Producer, topicData: TopicPartitions): P
 }
 
 /**
- * Sends a transaction's records one topic-partition at a time (src/clients/partitioned-send.ts:
+ * Sends a transaction's records one topic-partition per send (src/clients/partitioned-send.ts:
  * kafkajs's retry of a send across brokers drops or repeats records), in requests of at most
- * `maxRequestBytes` (a larger record alone). `addAhead` first adds every partition to the
- * transaction in one request (src/clients/kafkajs-transaction-partitions.ts); without it, or when
- * it could not, each partition's first send adds it. One partition after the other, not all at
- * once: two AddPartitionsToTxn at once make the coordinator answer one with CONCURRENT_TRANSACTIONS.
+ * `maxRequestBytes` (a larger record alone), each partition's in order. `addAhead` first adds
+ * every partition to the transaction in one request (src/clients/kafkajs-transaction-partitions.ts);
+ * then the sends to different brokers go at once, so that on a cluster the partitions' leaders
+ * write and replicate them at the same time rather than one partition's after the other's (each
+ * send waits for acks=all). A broker's own take one after the other, as before: a producer has one
+ * request in flight per broker. Without `addAhead`, or when it could not, each partition's first
+ * send adds it, so every send waits for the one before: two AddPartitionsToTxn at once make the
+ * coordinator answer one with CONCURRENT_TRANSACTIONS. Either way every send has settled before
+ * this returns or throws, so that the transaction never commits or aborts with one in flight.
  */
 export async function sendByPartition(
   txn: Pick<Transaction, 'sendBatch'>,
   messages: Outgoing[],
   partitionsOf: PartitionsOf,
   maxRequestBytes: number,
-  addAhead?: (topicData: TopicPartitions) => Promise<unknown>,
+  addAhead?: (topicData: TopicPartitions) => Promise<boolean>,
 ): Promise<void> {
   const sends = await byPartition(messages, partitionsOf);
-  if (addAhead && sends.length > 0) await addAhead(sends.map(({ topic, partition }) => ({ topic, partitions: [{ partition }] })));
-  for (const { topic, items } of sends) {
-    for (const request of requestsBySize(items, maxRequestBytes)) {
-      try {
-        await txn.sendBatch({ acks: -1, topicMessages: [{ topic, messages: request.map((o) => o.message) }] });
-      } catch (err) {
-        throw explainProduceError(err, request.reduce((a, b) => (b.size > a.size ? b : a)));
+  const sendInTurn = async (partitions: PartitionSend<Outgoing>[]) => {
+    for (const { topic, items } of partitions) {
+      for (const request of requestsBySize(items, maxRequestBytes)) {
+        try {
+          await txn.sendBatch({ acks: -1, topicMessages: [{ topic, messages: request.map((o) => o.message) }] });
+        } catch (err) {
+          throw explainProduceError(err, request.reduce((a, b) => (b.size > a.size ? b : a)));
+        }
       }
     }
+  };
+  const added = addAhead !== undefined && sends.length > 0 && (await addAhead(sends.map(({ topic, partition }) => ({ topic, partitions: [{ partition }] }))));
+  if (!added) return sendInTurn(sends);
+  await settleEach(await byLeader(sends, partitionsOf), sendInTurn);
+}
+
+/**
+ * The sends grouped by their partition's leader as the metadata has it: only a schedule, since
+ * kafkajs finds each send's leader again (after a leader moved, two groups may share a broker,
+ * and their requests then wait for each other there).
+ */
+async function byLeader<T>(sends: PartitionSend<T>[], partitionsOf: PartitionsOf): Promise<PartitionSend<T>[][]> {
+  const metadata = new Map<string, PartitionMetadata[]>();
+  const groups = new Map<number, PartitionSend<T>[]>();
+  for (const send of sends) {
+    let partitions = metadata.get(send.topic);
+    if (!partitions) metadata.set(send.topic, (partitions = await partitionsOf(send.topic)));
+    const leader = partitions.find((p) => p.partitionId === send.partition)?.leader ?? -1;
+    const group = groups.get(leader);
+    if (group) group.push(send);
+    else groups.set(leader, [send]);
   }
+  return [...groups.values()];
 }
 
 /** Produce requests of at most `maxBytes` each (a larger record alone), in order. */

@@ -151,11 +151,46 @@ async function sendPerPartition(cluster: FakeCluster, messages: Message[]): Prom
   await settleEach(partitions, (p) => send({ acks: -1, topicMessages: [{ topic: p.topic, messages: p.items.map((i) => i.message) }] }));
 }
 
-/** A lane's chunk: logins to `out`, dead letters to `dlq`, as the worker publishes them (src/clients/transactions.ts). */
-async function publishChunk(cluster: FakeCluster, logins: number, deadLetters: number): Promise<void> {
+/**
+ * A lane's chunk: logins to `out`, dead letters to `dlq`, as the worker publishes them
+ * (src/clients/transactions.ts): its partitions added ahead, so sent at once, or not.
+ */
+async function publishChunk(cluster: FakeCluster, logins: number, deadLetters: number, addedAhead: boolean): Promise<void> {
   const send = kafkajsSend(cluster);
   const outgoing = (topic: string, n: number) => records(topic, n).map((message, i) => ({ topic, message: { ...message, key: `k${i}` }, size: 100, offset: String(i) }));
-  await sendByPartition({ sendBatch: (batch) => send(batch) as never }, [...outgoing('out', logins), ...outgoing('dlq', deadLetters)], async (topic) => cluster.partitionMetadata(topic), 1_000_000);
+  await sendByPartition(
+    { sendBatch: (batch) => send(batch) as never },
+    [...outgoing('out', logins), ...outgoing('dlq', deadLetters)],
+    async (topic) => cluster.partitionMetadata(topic),
+    1_000_000,
+    async () => addedAhead,
+  );
+}
+
+/**
+ * The order in which a chunk's sends start and end, each taking a few milliseconds, with the
+ * partitions' leaders given by partition (the same for both topics).
+ */
+async function sendOrder(addedAhead: boolean, leaders: number[]): Promise<string[]> {
+  const partitionMetadata: PartitionMetadata[] = leaders.map((leader, partitionId) => ({ partitionId, leader, partitionErrorCode: 0, replicas: [leader], isr: [leader] }));
+  const calls: string[] = [];
+  const outgoing = (topic: string, n: number) => records(topic, n).map((message, i) => ({ topic, message: { ...message, partition: i % 4 }, size: 100, offset: String(i) }));
+  const sendBatch = async ({ topicMessages }: { topicMessages?: { topic: string; messages: Message[] }[] }) => {
+    const name = `${topicMessages![0]!.topic}/${topicMessages![0]!.messages[0]!.partition}`;
+    calls.push(`start ${name}`);
+    await sleep(5);
+    calls.push(`end ${name}`);
+  };
+  await sendByPartition({ sendBatch: sendBatch as never }, [...outgoing('out', 8), ...outgoing('dlq', 2)], async () => partitionMetadata, 1_000_000, async (topicData) => {
+    calls.push(`add ${topicData.map((t) => t.partitions.map((p) => `${t.topic}/${p.partition}`).join(' ')).join(' ')}`);
+    return addedAhead;
+  });
+  return calls;
+}
+
+/** Each send's start and end, one send after the other, in this order. */
+function inTurn(partitions: string[]): string[] {
+  return partitions.flatMap((p) => [`start ${p}`, `end ${p}`]);
 }
 
 describe('sending by partition (kafkajs 2.2.4 retries across brokers)', () => {
@@ -187,32 +222,50 @@ describe('sending by partition (kafkajs 2.2.4 retries across brokers)', () => {
     assert.deepEqual(cluster.log(TOPIC, 1), values(1, 3));
   });
 
-  it("a lane's chunk keeps its dead letters when the DLQ's leader dies and the logins' broker takes the DLQ over", async () => {
+  it("a lane's chunk keeps its dead letters when the DLQ's leader dies and the logins' broker takes the DLQ over, its partitions sent one after the other", async () => {
     const cluster = brokerDies(place('dlq', 0), place('out', 0));
-    await publishChunk(cluster, 97, 3);
+    await publishChunk(cluster, 97, 3, false);
     assert.deepEqual(cluster.log('out'), values('out', 97));
     assert.deepEqual(cluster.log('dlq'), values('dlq', 3));
   });
 
-  it("a lane's chunk sends its dead letters once when the logins' part fails while they are in flight", async () => {
+  it("a lane's chunk keeps its dead letters when the DLQ's leader dies and the logins' broker takes the DLQ over, its partitions sent at once", async () => {
+    const cluster = brokerDies(place('dlq', 0), place('out', 0));
+    await publishChunk(cluster, 97, 3, true);
+    assert.deepEqual(cluster.log('out'), values('out', 97));
+    assert.deepEqual(cluster.log('dlq'), values('dlq', 3));
+  });
+
+  it("a lane's chunk sends its dead letters once when the logins' part fails while they are in flight, its partitions sent one after the other", async () => {
     const cluster = oneFailsWhileTheOtherWrites(place('out', 0), place('dlq', 0));
-    await publishChunk(cluster, 97, 3);
+    await publishChunk(cluster, 97, 3, false);
     assert.deepEqual(cluster.log('out'), values('out', 97));
     assert.deepEqual(cluster.log('dlq'), values('dlq', 3));
   });
 
-  it("adds every partition of a lane's chunk in one request, before its first send", async () => {
-    const partitionMetadata: PartitionMetadata[] = [0, 1, 2, 3].map((partitionId) => ({ partitionId, leader: 1, partitionErrorCode: 0, replicas: [1], isr: [1] }));
-    const calls: string[] = [];
-    const outgoing = (topic: string, n: number) => records(topic, n).map((message, i) => ({ topic, message: { ...message, partition: i % 4 }, size: 100, offset: String(i) }));
-    await sendByPartition(
-      { sendBatch: async ({ topicMessages }) => void calls.push(`send ${topicMessages![0]!.topic}/${topicMessages![0]!.messages[0]!.partition}`) as never },
-      [...outgoing('out', 8), ...outgoing('dlq', 2)],
-      async () => partitionMetadata,
-      1_000_000,
-      async (topicData) => void calls.push(`add ${topicData.map((t) => t.partitions.map((p) => `${t.topic}/${p.partition}`).join(' ')).join(' ')}`),
-    );
-    assert.deepEqual(calls, ['add out/0 out/1 out/2 out/3 dlq/0 dlq/1', 'send out/0', 'send out/1', 'send out/2', 'send out/3', 'send dlq/0', 'send dlq/1']);
+  it("a lane's chunk sends its dead letters once when the logins' part fails while they are in flight, its partitions sent at once", async () => {
+    const cluster = oneFailsWhileTheOtherWrites(place('out', 0), place('dlq', 0));
+    await publishChunk(cluster, 97, 3, true);
+    assert.deepEqual(cluster.log('out'), values('out', 97));
+    assert.deepEqual(cluster.log('dlq'), values('dlq', 3));
+  });
+
+  it("adds every partition of a lane's chunk in one request, then sends to each broker at once, and to one broker in turn", async () => {
+    const calls = await sendOrder(true, [1, 2, 3, 1]);
+    assert.equal(calls[0], 'add out/0 out/1 out/2 out/3 dlq/0 dlq/1');
+    assert.deepEqual(calls.slice(1, 4), ['start out/0', 'start out/1', 'start out/2'], "every broker's first send starts before any ends");
+    const ofBroker = (partitions: string[]) => calls.filter((c) => partitions.some((p) => c === `start ${p}` || c === `end ${p}`));
+    assert.deepEqual(ofBroker(['out/0', 'out/3', 'dlq/0']), inTurn(['out/0', 'out/3', 'dlq/0']), 'broker 1 takes its partitions one after the other');
+    assert.deepEqual(ofBroker(['out/1', 'dlq/1']), inTurn(['out/1', 'dlq/1']), 'so does broker 2');
+    assert.equal(calls.length, 1 + 2 * 6);
+  });
+
+  it("sends a chunk's partitions in turn when one broker leads them all", async () => {
+    assert.deepEqual(await sendOrder(true, [1, 1, 1, 1]), ['add out/0 out/1 out/2 out/3 dlq/0 dlq/1', ...inTurn(['out/0', 'out/1', 'out/2', 'out/3', 'dlq/0', 'dlq/1'])]);
+  });
+
+  it("sends a chunk's partitions in turn when they could not be added ahead, whatever their brokers", async () => {
+    assert.deepEqual(await sendOrder(false, [1, 2, 3, 1]), ['add out/0 out/1 out/2 out/3 dlq/0 dlq/1', ...inTurn(['out/0', 'out/1', 'out/2', 'out/3', 'dlq/0', 'dlq/1'])]);
   });
 
   it('groups records by topic and partition, keeping their order, with the partition set on each message', async () => {
