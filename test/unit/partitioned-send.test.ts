@@ -222,33 +222,21 @@ describe('sending by partition (kafkajs 2.2.4 retries across brokers)', () => {
     assert.deepEqual(cluster.log(TOPIC, 1), values(1, 3));
   });
 
-  it("a lane's chunk keeps its dead letters when the DLQ's leader dies and the logins' broker takes the DLQ over, its partitions sent one after the other", async () => {
-    const cluster = brokerDies(place('dlq', 0), place('out', 0));
-    await publishChunk(cluster, 97, 3, false);
-    assert.deepEqual(cluster.log('out'), values('out', 97));
-    assert.deepEqual(cluster.log('dlq'), values('dlq', 3));
-  });
+  for (const [addedAhead, how] of [[false, 'one after the other'], [true, 'to their brokers at once']] as const) {
+    it(`a lane's chunk keeps its dead letters when the DLQ's leader dies and the logins' broker takes the DLQ over, its partitions sent ${how}`, async () => {
+      const cluster = brokerDies(place('dlq', 0), place('out', 0));
+      await publishChunk(cluster, 97, 3, addedAhead);
+      assert.deepEqual(cluster.log('out'), values('out', 97));
+      assert.deepEqual(cluster.log('dlq'), values('dlq', 3));
+    });
 
-  it("a lane's chunk keeps its dead letters when the DLQ's leader dies and the logins' broker takes the DLQ over, its partitions sent at once", async () => {
-    const cluster = brokerDies(place('dlq', 0), place('out', 0));
-    await publishChunk(cluster, 97, 3, true);
-    assert.deepEqual(cluster.log('out'), values('out', 97));
-    assert.deepEqual(cluster.log('dlq'), values('dlq', 3));
-  });
-
-  it("a lane's chunk sends its dead letters once when the logins' part fails while they are in flight, its partitions sent one after the other", async () => {
-    const cluster = oneFailsWhileTheOtherWrites(place('out', 0), place('dlq', 0));
-    await publishChunk(cluster, 97, 3, false);
-    assert.deepEqual(cluster.log('out'), values('out', 97));
-    assert.deepEqual(cluster.log('dlq'), values('dlq', 3));
-  });
-
-  it("a lane's chunk sends its dead letters once when the logins' part fails while they are in flight, its partitions sent at once", async () => {
-    const cluster = oneFailsWhileTheOtherWrites(place('out', 0), place('dlq', 0));
-    await publishChunk(cluster, 97, 3, true);
-    assert.deepEqual(cluster.log('out'), values('out', 97));
-    assert.deepEqual(cluster.log('dlq'), values('dlq', 3));
-  });
+    it(`a lane's chunk sends its dead letters once when the logins' part fails while they are in flight, its partitions sent ${how}`, async () => {
+      const cluster = oneFailsWhileTheOtherWrites(place('out', 0), place('dlq', 0));
+      await publishChunk(cluster, 97, 3, addedAhead);
+      assert.deepEqual(cluster.log('out'), values('out', 97));
+      assert.deepEqual(cluster.log('dlq'), values('dlq', 3));
+    });
+  }
 
   it("adds every partition of a lane's chunk in one request, then sends to each broker at once, and to one broker in turn", async () => {
     const calls = await sendOrder(true, [1, 2, 3, 1]);
