@@ -31,6 +31,8 @@ import { FastJavaCompatiblePartitioner } from './partitioner';
 export interface PartitionSend<T> {
   topic: string;
   partition: number;
+  /** The partition's leader as the metadata had it (-1: not known); kafkajs finds it again for each send. */
+  leader: number;
   items: T[];
 }
 
@@ -62,7 +64,7 @@ export async function byPartition<T extends { topic: string; message: Message }>
     const key = `${topic}\u0000${partition}`;
     let group = groups.get(key);
     if (!group) {
-      group = { topic, partition, items: [] };
+      group = { topic, partition, leader: partitionMetadata.find((p) => p.partitionId === partition)?.leader ?? -1, items: [] };
       groups.set(key, group);
     }
     // Set on the caller's message, not a copy: this runs for every record published.

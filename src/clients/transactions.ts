@@ -309,24 +309,20 @@ export async function sendByPartition(
   };
   const added = addAhead !== undefined && sends.length > 0 && (await addAhead(sends.map(({ topic, partition }) => ({ topic, partitions: [{ partition }] }))));
   if (!added) return sendInTurn(sends);
-  await settleEach(await byLeader(sends, partitionsOf), sendInTurn);
+  await settleEach(byLeader(sends), sendInTurn);
 }
 
 /**
- * The sends grouped by their partition's leader as the metadata has it: only a schedule, since
+ * The sends grouped by their partition's leader as the metadata had it: only a schedule, since
  * kafkajs finds each send's leader again (after a leader moved, two groups may share a broker,
  * and their requests then wait for each other there).
  */
-async function byLeader<T>(sends: PartitionSend<T>[], partitionsOf: PartitionsOf): Promise<PartitionSend<T>[][]> {
-  const metadata = new Map<string, PartitionMetadata[]>();
+function byLeader<T>(sends: PartitionSend<T>[]): PartitionSend<T>[][] {
   const groups = new Map<number, PartitionSend<T>[]>();
   for (const send of sends) {
-    let partitions = metadata.get(send.topic);
-    if (!partitions) metadata.set(send.topic, (partitions = await partitionsOf(send.topic)));
-    const leader = partitions.find((p) => p.partitionId === send.partition)?.leader ?? -1;
-    const group = groups.get(leader);
+    const group = groups.get(send.leader);
     if (group) group.push(send);
-    else groups.set(leader, [send]);
+    else groups.set(send.leader, [send]);
   }
   return [...groups.values()];
 }

@@ -275,6 +275,7 @@ describe('sending by partition (kafkajs 2.2.4 retries across brokers)', () => {
         ['b', 0, [['4', 0]]],
       ],
     );
+    assert.deepEqual(groups.map((g) => g.leader), [1, 1, 1], "each partition's leader, from the same metadata");
     await assert.rejects(byPartition([{ topic: 'gone', message: { value: 'x' } }], async () => []), /no partitions of topic gone/);
   });
 
