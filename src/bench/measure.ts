@@ -65,3 +65,32 @@ export function laterRate(records: number, tenths: readonly number[]): number | 
   const span = (tenths[9] ?? 0) - (tenths[0] ?? 0);
   return tenths.length === 10 && span > 0 ? Math.round((records - Math.ceil(records / 10)) / span) : null;
 }
+
+/** One run of the flatness phase: the pipeline alone on `records` records, timed as the throughput phase is. */
+export interface SizeRun {
+  records: number;
+  records_per_s: number;
+  seconds: number;
+  tenths_s: number[];
+  later_records_per_s: number | null;
+  lost: number;
+  duplicates: number;
+}
+
+export interface Flatness {
+  /** The small size's rate: the mean of its runs before and after the large one. */
+  small_records_per_s: number;
+  large_records_per_s: number;
+  /** Large over small: 1 when throughput is flat with size; within 10% is 0.9 to 1.1. */
+  ratio: number;
+  /** In the order they ran: small, large, small. */
+  runs: SizeRun[];
+}
+
+/** The flatness of runs made small, large, small (see Flatness). */
+export function flatnessOf(runs: readonly SizeRun[]): Flatness {
+  if (runs.length !== 3 || runs[0]!.records !== runs[2]!.records) throw new Error('Flatness takes three runs: small, large, small.');
+  const small = (runs[0]!.records_per_s + runs[2]!.records_per_s) / 2;
+  const large = runs[1]!.records_per_s;
+  return { small_records_per_s: Math.round(small), large_records_per_s: Math.round(large), ratio: round(large / small, 3), runs: [...runs] };
+}

@@ -3,7 +3,8 @@
  * through the pipeline (bridge + worker, Temporal, Redis), on the local stack, in one run, with
  * the product's own defaults. Then two steady phases at a given rate: on the 4-partition input
  * (latency, the CPU each component spends, workflows per second) and on a 32-partition input
- * (workflows per second do not grow with partitions).
+ * (workflows per second do not grow with partitions). Then whether throughput is flat with input
+ * size: the pipeline alone at a small size, a large one, and the small one again.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -24,7 +25,7 @@ import { runningPid, type ManagedProcess } from '../stack/proc';
 import { stackLayout } from '../stack/layout';
 import { runBaseline } from './baseline';
 import { removeRun } from './cleanup';
-import { cpuSeconds, laterRate, peakRssMb, percentile, round, tenthsOut } from './measure';
+import { cpuSeconds, flatnessOf, laterRate, peakRssMb, percentile, round, tenthsOut, type Flatness, type SizeRun } from './measure';
 import { inputTimes, OutputIndex } from './outputs';
 
 export interface BenchOptions {
@@ -43,6 +44,11 @@ export interface BenchOptions {
   steadySeconds: number;
   /** The partitions of the wide steady phase's input. */
   widePartitions: number;
+  /**
+   * The flatness phase's sizes, small and large (null: no such phase). Each run is the pipeline
+   * alone on its own new input, worker and bridge, timed as the throughput phase is.
+   */
+  flatness: [small: number, large: number] | null;
   /** Extra environment for the bridge and the worker; empty by default: the product's defaults are measured. */
   env: Environment;
   /** The Temporal server whose CPU the steady phases count (the single-node stack's by default). */
@@ -88,6 +94,7 @@ export interface BenchResult {
   ratio: number;
   steady: SteadyResult;
   wide: SteadyResult;
+  flatness: Flatness | null;
   settings: Record<string, string | number>;
 }
 
@@ -108,9 +115,16 @@ interface Service {
 }
 
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
-  const { log } = options;
   const id = `bench-${randomBytes(3).toString('hex')}`;
-  const env: Environment = {
+  const result = await runThroughputAndSteady(options, id);
+  // After the first phases' processes have stopped: each size runs on a machine as quiet as the first.
+  const flatness = options.flatness ? await measureFlatness(options, id, options.flatness) : null;
+  return { ...result, flatness };
+}
+
+/** A run's services' environment: the run's own topics, group, task queue and Redis prefix. */
+function benchEnvironment(id: string, overrides: Environment): Environment {
+  return {
     ...isolatedEnvironment(id),
     // No summary while measuring: the first tick at the next midnight UTC.
     SUMMARY_INTERVAL_SECONDS: '86400',
@@ -118,16 +132,19 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     LOG_FORMAT: 'json',
     // Info: the services say when they run; they log nothing per record or per batch.
     LOG_LEVEL: 'info',
-    ...options.env,
+    ...overrides,
   };
+}
+
+async function runThroughputAndSteady(options: BenchOptions, id: string): Promise<Omit<BenchResult, 'flatness'>> {
+  const { log } = options;
+  const env = benchEnvironment(id, options.env);
   const config = loadConfig({ ...process.env, ...env });
   const kafka = createKafka(config.kafka);
   const wideTopic = `${id}-wide-in`;
   await ensureTopics(kafka, [config.kafka.inputTopic], options.partitions);
   await ensureTopics(kafka, [wideTopic], options.widePartitions);
-  const dlqLimit = await deadLetterTopicLimit(kafka, config.kafka.inputTopic);
-  const dlqs = [config.kafka.dlqTopic, `${id}-baseline-dlq`].map((topic) => ({ topic, maxMessageBytes: dlqLimit }));
-  await ensureTopics(kafka, [config.kafka.outputTopic, `${id}-baseline-out`, ...dlqs], options.partitions);
+  await ensureOutputTopics(kafka, config, options.partitions, `${id}-baseline`);
 
   const topic = config.kafka.inputTopic;
   const baselineNames = { input: topic, output: `${id}-baseline-out`, dlq: `${id}-baseline-dlq`, groupId: `${id}-baseline-group` };
@@ -163,33 +180,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
 
     log('Pipeline: bridge + worker, until every input is out and aggregated…');
     worker ??= await startWorker(childEnv, services);
-    const bridge = launch('lib/src/bridge/main.js', childEnv, 'Bridge running');
-    services.push(bridge);
-    // Timed, as the baseline is, from the moment the consumer has joined its group.
-    const started = await groupJoined(kafka, config.kafka.groupId, services);
-    const countedAt = await countedInRedis(store, sum(expected, warm), loadStartedAt, services);
-    // Read only now, once the last transactions are in: reading the outputs while they are written
-    // takes a core from the pipeline (Redis counts a chunk before its transaction publishes it).
-    await outputsSettled(kafka, [config.kafka.outputTopic, config.kafka.dlqTopic]);
-    outputs = await OutputIndex.start(kafka, [config.kafka.outputTopic, config.kafka.dlqTopic]);
-    const index = outputs;
-    const inputEnds = await partitionEnds(kafka, config.kafka.inputTopic);
-    const check = await waitUntil(
-      () => {
-        const accounted = index.accountFor(config.kafka.inputTopic, inputEnds);
-        return accounted.lost === 0 ? accounted : undefined;
-      },
-      { timeoutMs: 120_000, intervalMs: 500, message: 'every input offset in the outputs' },
-    ).catch(() => index.accountFor(config.kafka.inputTopic, inputEnds));
-    // A chunk is counted in Redis before its transaction publishes it, so the run ends at the later
-    // of the two: Redis counting the last record, or the last output's timestamp (its produce time;
-    // its commit follows within a round trip).
-    const lastOutputAt = index.lastTimeOf(config.kafka.inputTopic);
-    const seconds = (Math.max(countedAt, lastOutputAt) - started) / 1000;
+    const timed = await timePipeline(kafka, config, { childEnv, store, expected: sum(expected, warm), loadStartedAt, timedFrom, services });
+    const { bridge, seconds, check, tenths, later } = timed;
+    outputs = timed.index;
+    const index = timed.index;
     log(`  ${Math.round(options.records / seconds)} records/s (${seconds.toFixed(1)} s); lost ${check.lost}, duplicates ${check.duplicates}`);
-    const outTimes = index.timesOf(topic, timedFrom);
-    const tenths = tenthsOut(started, outTimes);
-    const later = laterRate(outTimes.length, tenths);
     log(`  each tenth out by ${tenths.join(', ')} s; ${later ?? '-'} records/s after the first tenth`);
 
     log(`Steady: ${options.rate} records/s for ${options.steadySeconds} s on ${options.partitions} partitions…`);
@@ -246,6 +241,115 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     await removeRun(kafka, redis, config, id).then(
       (removed) => log(`Removed run ${id}: ${removed.topics} topics, ${removed.groups} consumer groups, ${removed.redisKeys} Redis keys.`),
       (err: unknown) => log(`Could not remove all of the run's topics, groups and keys (${err instanceof Error ? err.message : String(err)}); they are named ${id}-….`),
+    );
+    redis.disconnect();
+  }
+}
+
+/** The run's output and dead-letter topics, and those named after `baselinePrefix` (if given). */
+async function ensureOutputTopics(kafka: Kafka, config: Config, partitions: number, baselinePrefix?: string): Promise<void> {
+  const dlqLimit = await deadLetterTopicLimit(kafka, config.kafka.inputTopic);
+  const dlqs = [config.kafka.dlqTopic, ...(baselinePrefix ? [`${baselinePrefix}-dlq`] : [])].map((topic) => ({ topic, maxMessageBytes: dlqLimit }));
+  await ensureTopics(kafka, [config.kafka.outputTopic, ...(baselinePrefix ? [`${baselinePrefix}-out`] : []), ...dlqs], partitions);
+}
+
+interface TimedPipeline {
+  bridge: Service;
+  /** The outputs, indexed once the timed run was over; still following them. */
+  index: OutputIndex;
+  seconds: number;
+  check: { lost: number; duplicates: number };
+  tenths: number[];
+  later: number | null;
+}
+
+/**
+ * Starts a bridge on the run's input, with the worker already running, and times the pipeline,
+ * as the baseline is timed, from the moment the bridge's consumer has joined its group until
+ * Redis counts every record of the load and the last output is out; then reads the outputs and
+ * accounts for every input offset.
+ */
+async function timePipeline(
+  kafka: Kafka,
+  config: Config,
+  run: { childEnv: Environment; store: InsightsStore; expected: Expected; loadStartedAt: number; timedFrom: number[]; services: Service[] },
+): Promise<TimedPipeline> {
+  const { inputTopic, outputTopic, dlqTopic } = config.kafka;
+  const bridge = launch('lib/src/bridge/main.js', run.childEnv, 'Bridge running');
+  run.services.push(bridge);
+  const started = await groupJoined(kafka, config.kafka.groupId, run.services);
+  const countedAt = await countedInRedis(run.store, run.expected, run.loadStartedAt, run.services);
+  // Read only now, once the last transactions are in: reading the outputs while they are written
+  // takes a core from the pipeline (Redis counts a chunk before its transaction publishes it).
+  await outputsSettled(kafka, [outputTopic, dlqTopic]);
+  const index = await OutputIndex.start(kafka, [outputTopic, dlqTopic]);
+  const inputEnds = await partitionEnds(kafka, inputTopic);
+  const check = await waitUntil(
+    () => {
+      const accounted = index.accountFor(inputTopic, inputEnds);
+      return accounted.lost === 0 ? accounted : undefined;
+    },
+    { timeoutMs: 120_000, intervalMs: 500, message: 'every input offset in the outputs' },
+  ).catch(() => index.accountFor(inputTopic, inputEnds));
+  // A chunk is counted in Redis before its transaction publishes it, so the run ends at the later
+  // of the two: Redis counting the last record, or the last output's timestamp (its produce time;
+  // its commit follows within a round trip).
+  const seconds = (Math.max(countedAt, index.lastTimeOf(inputTopic)) - started) / 1000;
+  const outTimes = index.timesOf(inputTopic, run.timedFrom);
+  const tenths = tenthsOut(started, outTimes);
+  return { bridge, index, seconds, check, tenths, later: laterRate(outTimes.length, tenths) };
+}
+
+/**
+ * Whether throughput is flat with input size: the small size, the large one, then the small one
+ * again, and the large size's rate over the mean of the small one's two. A machine whose speed
+ * drifts through the phase moves both sizes alike, where a single pair would take the drift for
+ * a difference.
+ */
+async function measureFlatness(options: BenchOptions, id: string, [small, large]: [number, number]): Promise<Flatness> {
+  const runs: SizeRun[] = [];
+  for (const [i, records] of [small, large, small].entries()) {
+    options.log(`Flatness, run ${i + 1} of 3: ${records} records through a new worker and bridge…`);
+    const run = await sizeRun(options, `${id}-f${i + 1}`, records);
+    options.log(`  ${run.records_per_s} records/s (${run.seconds} s); lost ${run.lost}, duplicates ${run.duplicates}`);
+    runs.push(run);
+  }
+  return flatnessOf(runs);
+}
+
+/** The pipeline alone, as the throughput phase runs it, on `records` generator records of a run of its own. */
+async function sizeRun(options: BenchOptions, id: string, records: number): Promise<SizeRun> {
+  const env = benchEnvironment(id, options.env);
+  const config = loadConfig({ ...process.env, ...env });
+  const kafka = createKafka(config.kafka);
+  await ensureTopics(kafka, [config.kafka.inputTopic], options.partitions);
+  await ensureOutputTopics(kafka, config, options.partitions);
+  const redis = createRedis(config.redis);
+  const store = createInsightsStore(redis, config);
+  const services: Service[] = [];
+  let index: OutputIndex | undefined;
+  const loadStartedAt = Date.now();
+  try {
+    const timedFrom = await partitionEnds(kafka, config.kafka.inputTopic);
+    const expected = await produceLoad(kafka, config.kafka.inputTopic, records);
+    const childEnv = serviceEnvironment(env);
+    await startWorker(childEnv, services);
+    const timed = await timePipeline(kafka, config, { childEnv, store, expected, loadStartedAt, timedFrom, services });
+    index = timed.index;
+    return {
+      records,
+      records_per_s: Math.round(records / timed.seconds),
+      seconds: round(timed.seconds, 2),
+      tenths_s: timed.tenths,
+      later_records_per_s: timed.later,
+      lost: timed.check.lost,
+      duplicates: timed.check.duplicates,
+    };
+  } finally {
+    await index?.close();
+    await Promise.all(services.map((s) => stopChild(s.child)));
+    await removeRun(kafka, redis, config, id).catch((err: unknown) =>
+      options.log(`Could not remove all of run ${id}'s topics, groups and keys (${err instanceof Error ? err.message : String(err)}).`),
     );
     redis.disconnect();
   }

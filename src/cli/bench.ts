@@ -1,7 +1,9 @@
 /**
- * `npm run bench -- [--records N] [--warm-up N] [--json] [--cluster]`: a plain kafkajs passthrough and the
- * pipeline over the same input on the local stack, then two steady phases (latency, CPU per
- * component, workflows per second on 4 and on 32 partitions), with the product's defaults. With
+ * `npm run bench -- [--records N] [--warm-up N] [--flatness SMALL,LARGE|none] [--json] [--cluster]`: a
+ * plain kafkajs passthrough and the pipeline over the same input on the local stack, then two
+ * steady phases (latency, CPU per component, workflows per second on 4 and on 32 partitions), then
+ * the pipeline alone at 100,000, 1,000,000 and 100,000 records (flatness with size; `--flatness`
+ * changes the sizes, `none` leaves the phase out), with the product's defaults. With
  * --json the last line is the contract's object, with more fields. `--set NAME=VALUE` (repeatable)
  * changes a setting of the bridge and the worker, for experiments; the figures in the README use
  * none. `--cluster` runs it all on the cluster profile (three brokers, Redis Cluster, Temporal's
@@ -11,6 +13,7 @@
 import { cpus, totalmem } from 'node:os';
 import { loadConfig } from '../config';
 import { UsageError } from '../errors';
+import type { Flatness } from '../bench/measure';
 import { runBench, type SteadyResult } from '../bench/run';
 import { runMain } from '../process/main';
 import { clusterEnvironment, clusterLayout, clusterUp } from '../stack/cluster';
@@ -30,6 +33,7 @@ runMain(async () => {
     'steady-seconds': 'string',
     'wide-partitions': 'string',
     cluster: 'boolean',
+    flatness: 'string',
   });
   const int = (name: string, text: string | undefined, fallback: number, least = 1) => {
     const n = Number(text ?? fallback);
@@ -49,6 +53,7 @@ runMain(async () => {
     rate: int('rate', opts.rate, 2000),
     steadySeconds: int('steady-seconds', opts['steady-seconds'], 30),
     widePartitions: int('wide-partitions', opts['wide-partitions'], 32),
+    flatness: flatnessSizes(opts.flatness, int),
     // The cluster's addresses first, so that --set can still change any of them.
     env: cluster ? { ...clusterEnvironment(config), ...settings } : settings,
     temporalProc: cluster ? clusterLayout(config).temporal : undefined,
@@ -73,10 +78,27 @@ runMain(async () => {
     `steady ${result.steady.rate} records/s:`,
     `  ${steady(result.steady)}`,
     `  ${steady(result.wide)}`,
+    ...(result.flatness ? ['', flatnessLine(result.flatness)] : []),
     '',
   ].join('\n');
   process.stdout.write(opts.json ? `${table}\n${JSON.stringify(result)}\n` : `${table}\n`);
 });
+
+/** `--flatness SMALL,LARGE`: the two sizes; `none`: no flatness phase. */
+function flatnessSizes(text: string | undefined, int: (name: string, text: string | undefined, fallback: number) => number): [number, number] | null {
+  if (text === 'none') return null;
+  const sizes = (text ?? '100000,1000000').split(',');
+  if (sizes.length !== 2) throw new UsageError(`--flatness takes two sizes, SMALL,LARGE (e.g. 100000,1000000), or none; got "${text}".`);
+  return [int('flatness', sizes[0], 0), int('flatness', sizes[1], 0)];
+}
+
+function flatnessLine(f: Flatness): string {
+  const [before, large, after] = f.runs;
+  return (
+    `flatness: ${before!.records} records ${before!.records_per_s} and ${after!.records_per_s} records/s (before and after), ` +
+    `${large!.records} records ${large!.records_per_s} records/s: ratio ${f.ratio}; lost ${f.runs.reduce((n, r) => n + r.lost, 0)}, duplicates ${f.runs.reduce((n, r) => n + r.duplicates, 0)}`
+  );
+}
 
 /** `--set NAME=VALUE` options, taken out of argv. */
 function takeSettings(argv: string[]): Record<string, string> {

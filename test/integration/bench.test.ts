@@ -14,7 +14,7 @@ describe('benchmark (small)', function () {
   it('prints the contract object as its last line', async () => {
     const { stdout, stderr } = await exec(
       process.execPath,
-      ['lib/src/cli/bench.js', '--records', '5000', '--warm-up', '1000', '--rate', '500', '--steady-seconds', '3', '--wide-partitions', '8', '--json'],
+      ['lib/src/cli/bench.js', '--records', '5000', '--warm-up', '1000', '--rate', '500', '--steady-seconds', '3', '--wide-partitions', '8', '--flatness', '1000,3000', '--json'],
       { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 },
     );
     const result = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, any>;
@@ -38,6 +38,13 @@ describe('benchmark (small)', function () {
       for (const part of ['bridge', 'worker', 'total']) assert.ok(phase.cpu_cores[part] >= 0, `cpu_cores.${part}`);
     }
     assert.equal(result.wide.partitions, 8);
+    // Flatness: small, large, small, each with its own worker and bridge, and every offset out once.
+    const { flatness } = result;
+    assert.deepEqual(flatness.runs.map((r: any) => r.records), [1000, 3000, 1000]);
+    for (const run of flatness.runs) assert.ok(run.records_per_s > 0 && run.lost === 0 && run.duplicates === 0, JSON.stringify(run));
+    assert.equal(flatness.small_records_per_s, Math.round((flatness.runs[0].records_per_s + flatness.runs[2].records_per_s) / 2));
+    assert.equal(flatness.large_records_per_s, flatness.runs[1].records_per_s);
+    assert.match(stdout, /flatness: 1000 records \d+ and \d+ records\/s/);
     assert.match(stdout, /baseline \(kafkajs loop\)/, 'and a readable table');
     const removed = /Removed run (bench-[0-9a-f]+): (\d+) topics, (\d+) consumer groups/.exec(stderr);
     assert.ok(removed, `the run removes what it made:\n${stderr}`);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { laterRate, tenthsOut } from '../../src/bench/measure';
+import { flatnessOf, laterRate, tenthsOut } from '../../src/bench/measure';
 
 describe('bench: when each tenth of a run was out', () => {
   it('gives the time by which each tenth had passed, from the start, in any order of outputs', () => {
@@ -37,5 +37,27 @@ describe('bench: when each tenth of a run was out', () => {
         assert.ok(byFirst >= Math.ceil(times.length / 10), 'a tenth of the outputs by the first mark');
       }),
     );
+  });
+});
+
+describe('bench: flatness with input size', () => {
+  const run = (records: number, recordsPerS: number) => ({ records, records_per_s: recordsPerS, seconds: records / recordsPerS, tenths_s: [], later_records_per_s: null, lost: 0, duplicates: 0 });
+
+  it('sets the large size against the mean of the small one before and after it', () => {
+    // A machine that sped up through the phase: 50,000 then 60,000 at the small size, 55,000 at the large.
+    const flatness = flatnessOf([run(100_000, 50_000), run(1_000_000, 55_000), run(100_000, 60_000)]);
+    assert.equal(flatness.small_records_per_s, 55_000);
+    assert.equal(flatness.large_records_per_s, 55_000);
+    assert.equal(flatness.ratio, 1);
+    assert.deepEqual(flatness.runs.map((r) => r.records), [100_000, 1_000_000, 100_000]);
+  });
+
+  it('gives a ratio above 1 when the large size is faster', () => {
+    assert.equal(flatnessOf([run(100_000, 50_000), run(1_000_000, 60_000), run(100_000, 50_000)]).ratio, 1.2);
+  });
+
+  it('takes only small, large, small', () => {
+    assert.throws(() => flatnessOf([run(100_000, 1), run(1_000_000, 1)]), /three runs/);
+    assert.throws(() => flatnessOf([run(100_000, 1), run(1_000_000, 1), run(200_000, 1)]), /three runs/);
   });
 });
