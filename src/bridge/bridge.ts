@@ -271,6 +271,9 @@ export class Bridge {
     );
     if (this.assignment?.generation !== assignment.generation) return;
     this.positions = new Map(resumed.map((r) => [r.partition, { partition: r.partition, next: r.next, end: r.next, incarnation: r.incarnation }]));
+    // What waits now was written before the bridge looked: due at once, not a BATCH_MAX_WAIT_MS
+    // from now (with a long wait, a restart would otherwise hold its backlog that much longer).
+    this.waitingSince = Date.now() - config.batch.maxWaitMs;
     const intents = new Map(resumed.flatMap((r) => (r.intent ? [[r.intent.workflowId, r.intent.adopted] as const] : [])));
     for (const [workflowId, adopted] of intents) {
       metrics?.batches.inc({ result: adopted ? 'adopted' : 'voided' });

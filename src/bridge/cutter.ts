@@ -3,10 +3,11 @@
  *
  * One batch spans every partition the bridge owns that has new records, so the number of
  * workflows does not grow with partitions: a bridge cuts at most one batch per
- * BATCH_MAX_WAIT_MS while records trickle in (one per lane that is free, under a backlog), and
- * each batch takes at most BATCH_MAX_RECORDS offsets, shared fairly among the partitions. Small
- * batches when the input is slow, large ones when it is behind: one setting for latency, one
- * for size, and the lanes in flight bound the rest.
+ * BATCH_MAX_WAIT_MS while records trickle in (one per lane that is free, under a backlog; what
+ * waits when it takes its partitions is due at once), and each batch takes at most
+ * BATCH_MAX_RECORDS offsets, shared fairly among the partitions. Small batches when the input is
+ * slow, large ones when it is behind: one setting for latency, one for size, and the lanes in
+ * flight bound the rest.
  */
 import type { OffsetRange } from '../domain/batch';
 
