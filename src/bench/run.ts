@@ -138,19 +138,12 @@ function benchEnvironment(id: string, overrides: Environment): Environment {
 
 async function runThroughputAndSteady(options: BenchOptions, id: string): Promise<Omit<BenchResult, 'flatness'>> {
   const { log } = options;
-  const env = benchEnvironment(id, options.env);
-  const config = loadConfig({ ...process.env, ...env });
-  const kafka = createKafka(config.kafka);
+  const { env, config, kafka, childEnv, redis, store } = await openRun(options, id, `${id}-baseline`);
   const wideTopic = `${id}-wide-in`;
-  await ensureTopics(kafka, [config.kafka.inputTopic], options.partitions);
   await ensureTopics(kafka, [wideTopic], options.widePartitions);
-  await ensureOutputTopics(kafka, config, options.partitions, `${id}-baseline`);
 
   const topic = config.kafka.inputTopic;
   const baselineNames = { input: topic, output: `${id}-baseline-out`, dlq: `${id}-baseline-dlq`, groupId: `${id}-baseline-group` };
-  const childEnv = serviceEnvironment(env);
-  const redis = createRedis(config.redis);
-  const store = createInsightsStore(redis, config);
   const services: Service[] = [];
   let outputs: OutputIndex | undefined;
   const loadStartedAt = Date.now();
@@ -181,9 +174,8 @@ async function runThroughputAndSteady(options: BenchOptions, id: string): Promis
     log('Pipeline: bridge + worker, until every input is out and aggregated…');
     worker ??= await startWorker(childEnv, services);
     const timed = await timePipeline(kafka, config, { childEnv, store, expected: sum(expected, warm), loadStartedAt, timedFrom, services });
-    const { bridge, seconds, check, tenths, later } = timed;
-    outputs = timed.index;
-    const index = timed.index;
+    const { bridge, index, seconds, check, tenths, later } = timed;
+    outputs = index;
     log(`  ${Math.round(options.records / seconds)} records/s (${seconds.toFixed(1)} s); lost ${check.lost}, duplicates ${check.duplicates}`);
     log(`  each tenth out by ${tenths.join(', ')} s; ${later ?? '-'} records/s after the first tenth`);
 
@@ -244,6 +236,20 @@ async function runThroughputAndSteady(options: BenchOptions, id: string): Promis
     );
     redis.disconnect();
   }
+}
+
+/**
+ * A run's configuration and clients, with its input, output and dead-letter topics made (and the
+ * baseline's, named after `baselinePrefix`, when given).
+ */
+async function openRun(options: BenchOptions, id: string, baselinePrefix?: string) {
+  const env = benchEnvironment(id, options.env);
+  const config = loadConfig({ ...process.env, ...env });
+  const kafka = createKafka(config.kafka);
+  await ensureTopics(kafka, [config.kafka.inputTopic], options.partitions);
+  await ensureOutputTopics(kafka, config, options.partitions, baselinePrefix);
+  const redis = createRedis(config.redis);
+  return { env, config, kafka, childEnv: serviceEnvironment(env), redis, store: createInsightsStore(redis, config) };
 }
 
 /** The run's output and dead-letter topics, and those named after `baselinePrefix` (if given). */
@@ -319,20 +325,13 @@ async function measureFlatness(options: BenchOptions, id: string, [small, large]
 
 /** The pipeline alone, as the throughput phase runs it, on `records` generator records of a run of its own. */
 async function sizeRun(options: BenchOptions, id: string, records: number): Promise<SizeRun> {
-  const env = benchEnvironment(id, options.env);
-  const config = loadConfig({ ...process.env, ...env });
-  const kafka = createKafka(config.kafka);
-  await ensureTopics(kafka, [config.kafka.inputTopic], options.partitions);
-  await ensureOutputTopics(kafka, config, options.partitions);
-  const redis = createRedis(config.redis);
-  const store = createInsightsStore(redis, config);
+  const { config, kafka, childEnv, redis, store } = await openRun(options, id);
   const services: Service[] = [];
   let index: OutputIndex | undefined;
   const loadStartedAt = Date.now();
   try {
     const timedFrom = await partitionEnds(kafka, config.kafka.inputTopic);
     const expected = await produceLoad(kafka, config.kafka.inputTopic, records);
-    const childEnv = serviceEnvironment(env);
     await startWorker(childEnv, services);
     const timed = await timePipeline(kafka, config, { childEnv, store, expected, loadStartedAt, timedFrom, services });
     index = timed.index;
