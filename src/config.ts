@@ -11,6 +11,8 @@ export { ConfigError };
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
+/** `auto`, or a whole number from 1 to `max`. */
+const autoOrCount = (max: number) => z.union([z.literal('auto'), positiveInt.max(max)], { error: `expected auto or a whole number from 1 to ${max}` });
 const nonEmpty = z.string().trim().min(1);
 const boolFlag = z.stringbool({ truthy: ['1', 'true', 'yes', 'on'], falsy: ['0', 'false', 'no', 'off', ''] });
 const hostPort = nonEmpty.regex(/^[^\s:,]+:\d{1,5}$/, 'expected host:port');
@@ -85,8 +87,8 @@ const schema = z.object({
   BRIDGE_MAX_IN_FLIGHT: positiveInt.max(256).default(8),
   BRIDGE_ON_MISSING_OFFSETS: z.enum(['stop', 'earliest']).default('stop'),
   BATCH_ATTEMPT_TIMEOUT_MS: positiveInt.min(1_000).max(3_600_000).default(120_000),
-  WORKER_MAX_CONCURRENT_BATCHES: positiveInt.max(1000).default(4),
-  WORKER_PROCESSES: z.union([z.literal('auto'), positiveInt.max(64)]).default('auto'),
+  WORKER_MAX_CONCURRENT_BATCHES: autoOrCount(1000).default('auto'),
+  WORKER_PROCESSES: autoOrCount(64).default('auto'),
   /** Set by the worker's supervisor on the processes it starts; not a setting for users. */
   WORKER_PROCESS_INDEX: z.coerce.number().int().min(0).optional(),
   OUTPUT_MAX_MESSAGE_BYTES: positiveInt.default(1_000_000),
@@ -190,7 +192,8 @@ export interface Config {
   /** breaker: undefined when off (DLQ_MAX_RATIO unset). */
   bridge: { onMissingOffsets: 'stop' | 'earliest'; breaker?: { maxRatio: number; minRecords: number } };
   worker: {
-    maxConcurrentBatches: number;
+    /** Batches at once per worker: 'auto' is two per engine process (src/worker/capacity.ts). */
+    maxConcurrentBatches: 'auto' | number;
     outputMaxMessageBytes: number;
     ipMasking: 'none' | 'truncate';
     /** Worker processes `npm run worker` runs: 'auto' is one per CPU this process may use. */

@@ -23,6 +23,7 @@ import { isolatedEnvironment, serviceEnvironment } from '../process/environment'
 import { sleep, waitUntil, withDeadline } from '../process/wait';
 import { runningPid, type ManagedProcess } from '../stack/proc';
 import { stackLayout } from '../stack/layout';
+import { batchesAtOnce, workerEngines } from '../worker/capacity';
 import { runBaseline } from './baseline';
 import { removeRun } from './cleanup';
 import { cpuSeconds, flatnessOf, laterRate, peakRssMb, percentile, round, tenthsOut, type Flatness, type SizeRun } from './measure';
@@ -224,7 +225,7 @@ async function runThroughputAndSteady(options: BenchOptions, id: string): Promis
         batch_max_bytes: config.batch.maxBytes,
         batch_max_wait_ms: config.batch.maxWaitMs,
         bridge_max_in_flight: config.batch.maxInFlight,
-        worker_max_concurrent_batches: config.worker.maxConcurrentBatches,
+        worker_max_concurrent_batches: batchesAtOnce(config.worker, workerEngines(config.worker)),
       },
     };
   } finally {

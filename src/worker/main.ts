@@ -15,12 +15,12 @@ import { CancelledError } from '../errors';
 import { freePort, startOpsServer } from '../http';
 import { createLogger } from '../log';
 import { createRegistry } from '../metrics';
-import { usableCpus } from '../process/cpus';
 import { runMain } from '../process/main';
 import { startWatchdog } from '../process/watchdog';
 import { retry } from '../process/retry';
 import { onShutdownSignals } from '../process/signals';
 import { temporalRuntimeLogger } from './runtime-logger';
+import { workerEngines } from './capacity';
 import { startPipelineWorker, type RunningWorker } from './worker';
 import { installRequestQueueFix } from '../clients/kafkajs-request-queue';
 
@@ -66,8 +66,8 @@ runMain(async () => {
   try {
     await dependencies.waitForAll(stop.signal);
     // A service that goes away between its probe and the worker's start is waited for again.
-    const engines = config.worker.processes === 'auto' ? usableCpus() : config.worker.processes;
-    worker = await retry(() => startPipelineWorker(config, logger, registry, { engines: engines > 1 ? engines : 0, tracing }), {
+    const engines = workerEngines(config.worker);
+    worker = await retry(() => startPipelineWorker(config, logger, registry, { engines, tracing }), {
       initialMs: 1_000,
       maxMs: 15_000,
       signal: stop.signal,
@@ -78,7 +78,7 @@ runMain(async () => {
     throw err;
   }
   // Logged last, so that "running" means the probes answer too: supervisors and tests wait for this line.
-  logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace, engines: worker.engines }, 'Worker running');
+  logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace, engines: worker.engines, batchesAtOnce: worker.batchesAtOnce }, 'Worker running');
   try {
     await worker.done;
   } catch (err) {

@@ -22,6 +22,7 @@ import { repeat } from '../process/repeat';
 import { withDeadline } from '../process/wait';
 import { workflowSource } from './bundle';
 import { createWorkerActivities, createWorkerClients, createWorkerReplayActivities } from './clients';
+import { batchesAtOnce } from './capacity';
 import { EnginePool } from './pool';
 import { ensureInsightsWorkflow } from './insights';
 
@@ -34,6 +35,8 @@ export interface RunningWorker {
   metrics(): Promise<string>;
   /** Engine processes running its batches; 0 when it runs them itself. */
   engines: number;
+  /** Batches it runs at once (WORKER_MAX_CONCURRENT_BATCHES, resolved). */
+  batchesAtOnce: number;
 }
 
 export interface PipelineWorkerOptions {
@@ -47,6 +50,7 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
   // With engines, the batch work and its metrics are theirs; the replays this process runs count
   // on a registry of its own that pool.metrics() adds to the engines' (one name, one series).
   const pool = options.engines > 0 ? new EnginePool(options.engines, logger) : undefined;
+  const atOnce = batchesAtOnce(config.worker, options.engines);
   const ownRegistry = pool ? new Registry() : registry;
   const metrics = ownRegistry ? createWorkerMetrics(ownRegistry) : undefined;
   if (!pool && registry && metrics) registerSummaryAge(registry, metrics);
@@ -81,18 +85,18 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
       taskQueue: config.temporal.taskQueue,
       ...tracingOptions(options.tracing),
       activities: pool ? { ...pool.activities(), ...createWorkerReplayActivities(clients, config, metrics) } : createWorkerActivities(clients, config, metrics),
-      maxConcurrentLocalActivityExecutions: config.worker.maxConcurrentBatches,
+      maxConcurrentLocalActivityExecutions: atOnce,
       // A batch's workflow task stays open while its local activity runs. With as many task slots
       // as batches, fewer batches ran than allowed (3 of 4 in a trace), and a waiting batch's task
       // was picked up only when a slot freed, up to 1.5 s after its start at full load.
-      maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentBatches * 2 + 2,
+      maxConcurrentWorkflowTaskExecutions: atOnce * 2 + 2,
       // A batch workflow never returns to its worker (it completes in its first task), so most
       // pollers belong on the normal queue, not on the sticky one that the default favours 4:1.
       maxConcurrentWorkflowTaskPolls: 10,
       nonStickyToStickyPollRatio: 0.8,
       maxConcurrentActivityTaskExecutions: 4,
       // Batch workflows finish in one task: a small cache is all the insights workflow needs.
-      maxCachedWorkflows: Math.max(4, config.worker.maxConcurrentBatches * 2),
+      maxCachedWorkflows: Math.max(4, atOnce * 2),
       shutdownGraceTime: '20 seconds',
     });
     const done = worker.run().finally(close);
@@ -114,6 +118,7 @@ export async function startPipelineWorker(config: Config, logger: Logger, regist
       },
       metrics: async () => (pool && ownRegistry ? pool.metrics(await ownRegistry.getMetricsAsJSON()) : ''),
       engines: options.engines,
+      batchesAtOnce: atOnce,
     };
   } catch (err) {
     await close();
